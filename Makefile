@@ -1,0 +1,31 @@
+# The two commands of the README, and what they need. Each sets itself up on a fresh machine:
+# a virtual environment in .venv, torch first (pinned, override with TORCH_SPEC=...), then the
+# package with the extras the target needs.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: demo test bench lint clean
+
+demo: $(VENV)/.ready-demo
+	$(VENV)/bin/lightning-carbon demo
+
+test: $(VENV)/.ready-dev
+	$(PY) -m pytest
+
+bench: $(VENV)/.ready-dev $(VENV)/.ready-bench
+	$(PY) benchmarks/run_all.py
+
+lint: $(VENV)/.ready-dev
+	$(VENV)/bin/ruff check lightning_carbon tests benchmarks
+
+$(VENV)/.ready-%: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install "$(TORCH_SPEC)"
+	$(PIP) install -e ".[$*]"
+	touch $@
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache

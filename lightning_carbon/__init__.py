@@ -1,0 +1,48 @@
+"""lightning-carbon: the energy and carbon cost of PyTorch Lightning training, made visible.
+
+Example::
+
+    from pytorch_lightning import Trainer
+    from lightning_carbon import CarbonCallback
+
+    trainer = Trainer(callbacks=[CarbonCallback(country="DNK")])
+
+The public names are imported lazily, so ``import lightning_carbon`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_PUBLIC = {
+    "CarbonCallback": "lightning_carbon.callback",
+    "EnergyMeter": "lightning_carbon.meter",
+    "EnergyReading": "lightning_carbon.reading",
+    "discover": "lightning_carbon.sensors.discovery",
+    "country_intensity": "lightning_carbon.intensity.table",
+    "CarbonIntensity": "lightning_carbon.intensity.table",
+    "footprint": "lightning_carbon.footprint",
+    "resolve_pue": "lightning_carbon.footprint",
+    "precision_sweep": "lightning_carbon.sweep",
+    "select_model": "lightning_carbon.sweep",
+}
+
+__all__ = sorted(_PUBLIC) + ["__version__"]
+
+if TYPE_CHECKING:
+    from lightning_carbon.callback import CarbonCallback
+    from lightning_carbon.footprint import footprint, resolve_pue
+    from lightning_carbon.intensity.table import CarbonIntensity, country_intensity
+    from lightning_carbon.meter import EnergyMeter
+    from lightning_carbon.reading import EnergyReading
+    from lightning_carbon.sensors.discovery import discover
+    from lightning_carbon.sweep import precision_sweep, select_model
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'lightning_carbon' has no attribute {name!r}")
+    return getattr(importlib.import_module(_PUBLIC[name]), name)

@@ -1,0 +1,85 @@
+"""Which carbon intensity a run uses: an override, a country's yearly average, or live data.
+
+Example::
+
+    >>> choice = resolve_intensity("DNK", None, None)
+    >>> choice.current().code, choice.note
+    ('DNK', None)
+    >>> resolve_intensity(None, None, None).note.startswith("no country given")
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from datetime import datetime
+from typing import Any
+
+from lightning_carbon.intensity.table import (
+    CarbonIntensity,
+    check_intensity,
+    country_intensity,
+    world_intensity,
+)
+
+
+class IntensityChoice:
+    """A fixed intensity, or a live source that falls back to it; ``note`` is said to the user."""
+
+    def __init__(self, base: CarbonIntensity, note: str | None, live: Any = None) -> None:
+        self.base = base
+        self.note = note
+        self._live = live
+
+    def start(self) -> None:
+        """Start the live source's background fetches, if any."""
+        if self._live is not None:
+            self._live.start()
+
+    def close(self) -> None:
+        """Stop the live source, if any."""
+        if self._live is not None:
+            self._live.close()
+
+    def current(self) -> CarbonIntensity:
+        """The latest known intensity."""
+        return self._live.current() if self._live is not None else self.base
+
+    def over(self, start_utc: str, end_utc: str) -> CarbonIntensity:
+        """The intensity over a window given as ISO-8601 UTC times (live: time-weighted)."""
+        if self._live is None or not start_utc or not end_utc:
+            return self.base
+        return self._live.over(datetime.fromisoformat(start_utc), datetime.fromisoformat(end_utc))
+
+    def summary(self, gco2e: float, facility_kWh: float) -> dict[str, Any]:
+        """The intensity a run effectively used, with its source, for ``summary.json``."""
+        used = self.current()
+        if facility_kWh > 0 and self._live is not None:
+            used = replace(used, gco2_per_kWh=gco2e / facility_kWh, time=None)
+        return asdict(used)
+
+
+def resolve_intensity(
+    country: str | None, carbon_intensity: float | None, live_zone: str | None
+) -> IntensityChoice:
+    """Pick the intensity source from the user's arguments; bad input raises ``ValueError``."""
+    if carbon_intensity is not None:
+        value = check_intensity(carbon_intensity)
+        region = country_intensity(country).region if country else "user-given"
+        return IntensityChoice(
+            CarbonIntensity(value, region, country or "USER", None, "user-given value", "unknown"),
+            None,
+        )
+    if country:
+        base, note = country_intensity(country), None
+    else:
+        base = world_intensity()
+        note = (
+            f"no country given: using the world average of {base.gco2_per_kWh:g} gCO2e/kWh "
+            f"({base.year}); set country= or LIGHTNING_CARBON_COUNTRY for your grid"
+        )
+    if live_zone is None:
+        return IntensityChoice(base, note)
+    from lightning_carbon.intensity.live import LiveIntensity, provider_for_zone
+
+    return IntensityChoice(base, note, LiveIntensity(provider_for_zone(live_zone), fallback=base))

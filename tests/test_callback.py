@@ -1,0 +1,330 @@
+"""CarbonCallback in real Lightning runs on CPU, with step-scripted sensors (tests/fakes.py).
+
+Per epoch the StepModel runs 4 training and 2 validation batches, so the sensors of
+``step_sensors`` give exactly: GPU 4x10 + 2x5 = 50 J, CPU 4x2 + 2x1 = 10 J,
+DRAM 4x0.5 + 2x0.5 = 3 J; 63 J per epoch, of which validation 10 + 2 + 1 = 13 J.
+"""
+
+import csv
+import json
+import math
+import warnings
+
+import pytest
+import torch
+from pytorch_lightning import Trainer
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger
+
+from lightning_carbon import CarbonCallback
+from lightning_carbon.callback import CarbonBudgetWarning
+from lightning_carbon.intensity.table import country_intensity
+from tests.fakes import StepModel, step_sensors
+
+KWH = 3.6e6
+DNK = country_intensity("DNK").gco2_per_kWh
+
+
+def _trainer(tmp_path, callback, max_epochs=2, **kwargs):
+    kwargs.setdefault("logger", CSVLogger(tmp_path, name="csv"))
+    kwargs.setdefault("enable_checkpointing", False)
+    return Trainer(
+        accelerator="cpu",
+        max_epochs=max_epochs,
+        callbacks=[callback],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        **kwargs,
+    )
+
+
+def _callback(**kwargs):
+    kwargs.setdefault("country", "DNK")
+    kwargs.setdefault("sensors", step_sensors)
+    return CarbonCallback(**kwargs)
+
+
+def _read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _csv_rows(trainer):
+    with open(f"{trainer.logger.log_dir}/metrics.csv") as stream:
+        return list(csv.DictReader(stream))
+
+
+def test_every_epoch_metric_is_exact_in_callback_metrics_and_csv(tmp_path):
+    trainer = _trainer(tmp_path, _callback(prog_bar=True))
+    trainer.fit(StepModel())
+    metrics = {k: v.item() for k, v in trainer.callback_metrics.items()}
+    expected_last_epoch = {
+        "energy/epoch_kWh": 63 / KWH,
+        "energy/gpu_kWh": 50 / KWH,
+        "energy/cpu_kWh": 10 / KWH,
+        "energy/dram_kWh": 3 / KWH,
+        "energy/validate_kWh": 13 / KWH,
+        "energy/total_kWh": 126 / KWH,
+        "energy/predicted_total_kWh": 126 / KWH,
+        "carbon/epoch_gCO2e": 63 / KWH * DNK,
+        "carbon/total_gCO2e": 126 / KWH * DNK,
+        "carbon/predicted_total_gCO2e": 126 / KWH * DNK,
+        "carbon/intensity_gCO2e_per_kWh": DNK,
+    }
+    for name, value in expected_last_epoch.items():
+        assert metrics[name] == pytest.approx(value, rel=1e-6), name
+    assert "carbon/epoch_gCO2e" in trainer.progress_bar_metrics
+
+    rows = [r for r in _csv_rows(trainer) if r.get("energy/epoch_kWh")]
+    assert [float(r["energy/total_kWh"]) for r in rows] == pytest.approx([63 / KWH, 126 / KWH])
+    # the forecast after epoch 1 (4 of 8 steps done) already predicts the whole run
+    assert float(rows[0]["energy/predicted_total_kWh"]) == pytest.approx(126 / KWH)
+    final = [r for r in _csv_rows(trainer) if r.get("energy/run_total_kWh")]
+    assert len(final) == 1
+    assert float(final[0]["energy/run_total_kWh"]) == pytest.approx(126 / KWH)
+    assert float(final[0]["carbon/run_total_gCO2e"]) == pytest.approx(126 / KWH * DNK)
+    assert float(final[0]["energy/forecast_error"]) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_power_is_energy_over_the_epoch_duration(tmp_path):
+    callback = _callback()
+    _trainer(tmp_path, callback, max_epochs=1).fit(StepModel())
+    (record,) = _read_jsonl(tmp_path / "csv" / "version_0" / "carbon" / "epochs.jsonl")
+    duration_s = record["reading"]["duration_s"]
+    assert duration_s > 0
+    assert record["metrics"]["power/gpu_W"] == pytest.approx(50 / duration_s)
+    assert record["metrics"]["power/cpu_W"] == pytest.approx(10 / duration_s)
+
+
+def test_records_summary_and_statement(tmp_path):
+    trainer = _trainer(tmp_path, _callback(pue=1.5))
+    trainer.fit(StepModel())
+    carbon_dir = tmp_path / "csv" / "version_0" / "carbon"
+    records = _read_jsonl(carbon_dir / "epochs.jsonl")
+    assert [(r["stage"], r["epoch"]) for r in records] == [("train", 0), ("train", 1)]
+    assert all(r["schema"] == "lightning-carbon/epoch/1" for r in records)
+    assert records[1]["gco2e"] == pytest.approx(63 / KWH * 1.5 * DNK)
+    assert records[1]["validation"]["energy_J"] == pytest.approx(13)
+
+    summary = json.loads((carbon_dir / "summary.json").read_text())
+    assert summary["schema"] == "lightning-carbon/summary/1"
+    assert summary["partial"] is False
+    assert summary["epochs"] == 2
+    assert summary["energy_kWh"] == pytest.approx(126 / KWH)
+    assert summary["facility_energy_kWh"] == pytest.approx(126 * 1.5 / KWH)
+    assert summary["gco2e"] == pytest.approx(126 * 1.5 / KWH * DNK)
+    assert summary["energy_kWh_by_component"] == pytest.approx(
+        {"gpu": 100 / KWH, "cpu": 20 / KWH, "dram": 6 / KWH}
+    )
+    assert summary["provenance_by_component"] == {
+        "gpu": "measured", "cpu": "estimated", "dram": "estimated"
+    }
+    assert summary["devices"]["gpu:0"]["energy_J"] == pytest.approx(100)
+    assert summary["intensity"]["code"] == "DNK"
+    assert summary["intensity"]["basis"] == "lifecycle"
+    assert summary["intensity"]["year"] is not None
+    assert summary["pue"]["value"] == 1.5
+    assert summary["precision"] == "32-true"
+    assert summary["forecast"]["relative_error"] == pytest.approx(0.0, abs=1e-12)
+
+    statement = (carbon_dir / "statement.md").read_text()
+    assert "Denmark" in statement and "PUE of 1.5" in statement and "km" in statement
+    assert "Partial" not in statement
+
+
+def test_test_and_predict_runs_are_metered(tmp_path):
+    callback = _callback()
+    trainer = _trainer(tmp_path, callback, max_epochs=1)
+    model = StepModel()
+    trainer.fit(model)
+    trainer.test(model)
+    # 2 test batches: GPU 2x5 + CPU 2x1 + DRAM 2x0.5
+    assert trainer.callback_metrics["energy/test_kWh"].item() == pytest.approx(13 / KWH)
+    assert trainer.callback_metrics["carbon/test_gCO2e"].item() == pytest.approx(13 / KWH * DNK)
+    trainer.predict(model)
+    records = _read_jsonl(tmp_path / "csv" / "version_0" / "carbon" / "epochs.jsonl")
+    assert [r["stage"] for r in records] == ["train", "test", "predict"]
+    assert records[2]["energy_kWh"] == pytest.approx(13 / KWH)
+    summary = json.loads(
+        (tmp_path / "csv" / "version_0" / "carbon" / "summary.json").read_text()
+    )
+    assert summary["inference"]["test"]["energy_kWh"] == pytest.approx(13 / KWH)
+    assert summary["energy_kWh"] == pytest.approx((63 + 13 + 13) / KWH)
+
+
+def test_sanity_check_is_not_metered(tmp_path):
+    trainer = _trainer(tmp_path, _callback(), max_epochs=1, num_sanity_val_steps=2)
+    trainer.fit(StepModel())
+    assert trainer.callback_metrics["energy/total_kWh"].item() == pytest.approx(63 / KWH)
+
+
+def test_resume_continues_totals_and_records(tmp_path):
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+    first = Trainer(
+        accelerator="cpu", max_epochs=1, callbacks=[_callback(), checkpoint],
+        logger=CSVLogger(tmp_path / "a"), enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    first.fit(StepModel())
+    second = Trainer(
+        accelerator="cpu", max_epochs=2, callbacks=[_callback()],
+        logger=CSVLogger(tmp_path / "b"), enable_progress_bar=False,
+        enable_model_summary=False, enable_checkpointing=False,
+    )
+    second.fit(StepModel(), ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"))
+    assert second.callback_metrics["energy/total_kWh"].item() == pytest.approx(126 / KWH)
+    assert second.callback_metrics["carbon/total_gCO2e"].item() == pytest.approx(126 / KWH * DNK)
+    carbon_dir = tmp_path / "b" / "lightning_logs" / "version_0" / "carbon"
+    assert [r["epoch"] for r in _read_jsonl(carbon_dir / "epochs.jsonl")] == [0, 1]
+    summary = json.loads((carbon_dir / "summary.json").read_text())
+    assert summary["epochs"] == 2 and summary["energy_kWh"] == pytest.approx(126 / KWH)
+
+
+def test_exception_mid_epoch_keeps_completed_epochs_and_writes_partial_statement(tmp_path):
+    trainer = _trainer(tmp_path, _callback(), max_epochs=3)
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer.fit(StepModel(fail_at_epoch=1))
+    carbon_dir = tmp_path / "csv" / "version_0" / "carbon"
+    records = _read_jsonl(carbon_dir / "epochs.jsonl")
+    assert [r["epoch"] for r in records] == [0]
+    summary = json.loads((carbon_dir / "summary.json").read_text())
+    assert summary["partial"] is True and "boom" in summary["reason"]
+    assert summary["energy_kWh"] == pytest.approx(63 / KWH)
+    assert (carbon_dir / "statement.md").read_text().startswith("**Partial record**")
+
+
+def test_budget_warn_warns_once_per_finding_and_lets_training_finish(tmp_path):
+    trainer = _trainer(tmp_path, _callback(budget_kwh=100 / KWH), max_epochs=3)
+    with pytest.warns(CarbonBudgetWarning) as caught:
+        trainer.fit(StepModel())
+    messages = [str(w.message) for w in caught if w.category is CarbonBudgetWarning]
+    assert len(messages) == 2, messages
+    assert any("energy forecast of" in m for m in messages)
+    assert any("would be passed by the next epoch" in m for m in messages)
+    assert trainer.current_epoch == 3
+
+
+@pytest.mark.parametrize(
+    "budget", [{"budget_kwh": 100 / KWH}, {"budget_gco2e": 100 / KWH * DNK}]
+)
+def test_budget_stop_stops_before_the_budget_is_passed(tmp_path, budget):
+    trainer = _trainer(tmp_path, _callback(on_budget="stop", **budget), max_epochs=5)
+    with pytest.warns(CarbonBudgetWarning, match="Training stops now"):
+        trainer.fit(StepModel())
+    assert trainer.callback_metrics["energy/total_kWh"].item() == pytest.approx(63 / KWH)
+    records = _read_jsonl(tmp_path / "csv" / "version_0" / "carbon" / "epochs.jsonl")
+    assert len(records) == 1
+
+
+def test_logger_false_still_writes_files_and_metrics(tmp_path):
+    trainer = _trainer(tmp_path, _callback(), max_epochs=1, logger=False)
+    trainer.fit(StepModel())
+    assert trainer.callback_metrics["energy/total_kWh"].item() == pytest.approx(63 / KWH)
+    carbon_dir = tmp_path / "carbon"
+    assert len(_read_jsonl(carbon_dir / "epochs.jsonl")) == 1
+    assert (carbon_dir / "statement.md").exists()
+
+
+def test_output_dir_argument_is_used(tmp_path):
+    _trainer(tmp_path, _callback(output_dir=tmp_path / "out"), max_epochs=1).fit(StepModel())
+    assert (tmp_path / "out" / "carbon" / "summary.json").exists()
+
+
+def test_country_from_environment_and_world_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIGHTNING_CARBON_COUNTRY", "FR")
+    assert _callback(country=None).intensity_choice.current().code == "FRA"
+    monkeypatch.delenv("LIGHTNING_CARBON_COUNTRY")
+    world = CarbonCallback(sensors=step_sensors)
+    assert world.intensity_choice.current().gco2_per_kWh == country_intensity("WORLD").gco2_per_kWh
+    assert "world average" in world.intensity_choice.note
+
+
+def test_carbon_intensity_override(tmp_path):
+    trainer = _trainer(tmp_path, _callback(carbon_intensity=100.0), max_epochs=1)
+    trainer.fit(StepModel())
+    assert trainer.callback_metrics["carbon/total_gCO2e"].item() == pytest.approx(63 / KWH * 100)
+
+
+def test_a_sensor_failing_mid_run_is_one_warning_not_a_crash(tmp_path):
+    from tests.fakes import StepSensor
+
+    class Failing(StepSensor):
+        def energy_J(self):
+            if self._now_J() > 30:
+                raise OSError("device lost")
+            return super().energy_J()
+
+    def factory(gpu_indices, node_level):
+        return [Failing("gpu:0", "gpu", 10.0), StepSensor("cpu", "cpu", 2.0, 1.0)]
+
+    trainer = _trainer(tmp_path, CarbonCallback(sensors=factory, country="DNK"), max_epochs=2)
+    with pytest.warns(RuntimeWarning, match="gpu:0 failed") as caught:
+        trainer.fit(StepModel())
+    assert len([w for w in caught if "gpu:0 failed" in str(w.message)]) == 1
+    assert trainer.current_epoch == 2
+    # cpu keeps going: 2 epochs x 10 J
+    records = _read_jsonl(tmp_path / "csv" / "version_0" / "carbon" / "epochs.jsonl")
+    assert sum(r["reading"]["devices"]["cpu"]["energy_J"] for r in records) == pytest.approx(20)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"country": "Atlantis"}, "Atlantis"),
+        ({"pue": -1.0}, "-1.0"),
+        ({"pue": float("nan")}, "nan"),
+        ({"pue": "no-such-survey"}, "no-such-survey"),
+        ({"carbon_intensity": -5.0}, "-5.0"),
+        ({"carbon_intensity": float("nan")}, "nan"),
+        ({"monitor_epochs": 0}, "monitor_epochs"),
+        ({"monitor_epochs": 1.5}, "monitor_epochs"),
+        ({"on_budget": "explode"}, "explode"),
+        ({"budget_kwh": 0}, "budget_kwh"),
+        ({"budget_gco2e": -3.0}, "budget_gco2e"),
+        ({"budget_gco2e": math.inf}, "budget_gco2e"),
+        ({"cpu_tdp_w": 0}, "cpu_tdp_w"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        CarbonCallback(**kwargs)
+
+
+def test_zero_config_runs_with_real_discovery(tmp_path):
+    trainer = _trainer(tmp_path, CarbonCallback(), max_epochs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        trainer.fit(StepModel())
+    metrics = trainer.callback_metrics
+    assert metrics["energy/epoch_kWh"].item() > 0
+    assert "energy/cpu_kWh" in metrics and "energy/dram_kWh" in metrics
+    assert isinstance(metrics["carbon/epoch_gCO2e"], torch.Tensor)
+
+
+def test_lightning_cli_yaml_configures_the_callback(tmp_path):
+    from pytorch_lightning.cli import LightningCLI
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "trainer:\n"
+        "  accelerator: cpu\n"
+        "  max_epochs: 1\n"
+        "  logger: false\n"
+        "  enable_checkpointing: false\n"
+        "  enable_progress_bar: false\n"
+        "  enable_model_summary: false\n"
+        f"  default_root_dir: {tmp_path}\n"
+        "  callbacks:\n"
+        "    - class_path: lightning_carbon.CarbonCallback\n"
+        "      init_args:\n"
+        "        country: DNK\n"
+        "        pue: 1.2\n"
+        "        budget_kwh: 1.0\n"
+        "        sensors: tests.fakes.step_sensors\n"
+    )
+    cli = LightningCLI(StepModel, args=["fit", "--config", str(config)], save_config_callback=None)
+    (callback,) = [c for c in cli.trainer.callbacks if isinstance(c, CarbonCallback)]
+    assert callback.pue.value == 1.2 and callback.budget_kwh == 1.0
+    assert cli.trainer.callback_metrics["carbon/total_gCO2e"].item() == pytest.approx(
+        63 / KWH * 1.2 * DNK
+    )

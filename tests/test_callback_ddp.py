@@ -1,0 +1,49 @@
+"""DDP with two CPU processes (ddp_spawn): each rank meters its own 'GPU', the node is
+metered once (local rank 0), and the totals are the sum over ranks.
+
+Each rank gets 8 of the 16 training samples (2 batches) and 4 of the 8 validation samples
+(1 batch). step_sensors gives rank r a GPU of 10 J x (r + 1) per training batch and 5 J per
+validation batch: rank 0 -> 25 J, rank 1 -> 45 J; the node's CPU 2x2 + 1 = 5 J and DRAM
+2x0.5 + 0.5 = 1.5 J, counted once: 76.5 J in all.
+"""
+
+import json
+
+import pytest
+from pytorch_lightning import Trainer
+
+from lightning_carbon import CarbonCallback
+from tests.fakes import StepModel, step_sensors
+
+KWH = 3.6e6
+
+
+@pytest.mark.slow
+def test_ddp_spawn_sums_ranks_and_counts_the_node_once(tmp_path):
+    trainer = Trainer(
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp_spawn",
+        max_epochs=1,
+        callbacks=[CarbonCallback(country="DNK", sensors=step_sensors)],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(StepModel())
+    assert trainer.callback_metrics["energy/total_kWh"].item() == pytest.approx(76.5 / KWH)
+    assert trainer.callback_metrics["energy/gpu_kWh"].item() == pytest.approx(70 / KWH)
+    assert trainer.callback_metrics["energy/cpu_kWh"].item() == pytest.approx(5 / KWH)
+
+    summary = json.loads((tmp_path / "carbon" / "summary.json").read_text())
+    assert summary["energy_kWh"] == pytest.approx(76.5 / KWH)
+    devices = {name: d["energy_J"] for name, d in summary["devices"].items()}
+    assert devices == pytest.approx(
+        {"node0/gpu:0": 25.0, "node0/gpu:1": 45.0, "node0/cpu": 5.0, "node0/dram": 1.5}
+    )
+    assert summary["hardware"]["world_size"] == 2
+    records = [json.loads(x) for x in (tmp_path / "carbon" / "epochs.jsonl").read_text().split()]
+    assert len(records) == 1  # written by global rank 0 only

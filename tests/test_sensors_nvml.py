@@ -1,0 +1,400 @@
+"""NVML GPU sensor and CUDA -> NVML device mapping, against the scripted fake NVML."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lightning_carbon.sensors.base import SensorUnavailable
+from lightning_carbon.sensors.nvml import (
+    NvmlGpuSensor,
+    discover_nvml,
+    resolve_visible_devices,
+)
+from tests.fake_nvml import (
+    FakeGpu,
+    FakeNvml,
+    NVMLError_DriverNotLoaded,
+    NVMLError_LibraryNotFound,
+    fake_gpu,
+    fake_mig,
+)
+from tests.fakes import FakeClock
+
+
+def no_torch(index: int) -> None:
+    return None
+
+
+def discover(nvml: FakeNvml, visible: str | None = None, indices=None, cuda_uuid=no_torch):
+    return discover_nvml(
+        indices, nvml=nvml, visible_devices=visible, clock=nvml.clock, cuda_uuid=cuda_uuid
+    )
+
+
+def lines(choices) -> list[str]:
+    return [c.line for c in choices]
+
+
+@pytest.fixture(autouse=True)
+def _pci_order_unset(monkeypatch):
+    monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
+
+
+# --- energy -------------------------------------------------------------------------------
+
+
+def test_counter_gives_exact_joules_without_polling():
+    clock = FakeClock(0.0)
+    gpu = fake_gpu(0, counter_mJ=lambda t: 1000 + int(250_000 * t), power_mW=lambda t: 1)
+    nvml = FakeNvml([gpu], clock)
+    sensors, choices = discover(nvml)
+    (sensor,) = sensors
+    sensor.start()
+    clock.advance(1.0)
+    assert sensor.energy_J() == 250.0
+    clock.advance(1.0)
+    assert sensor.energy_J() == 500.0
+    assert (sensor.component, sensor.device, sensor.provenance) == ("gpu", "gpu:0", "measured")
+    assert sensor.poll_interval_s is None
+    assert lines(choices) == ["gpu:0 NVIDIA H100 80GB HBM3: NVML energy counter (measured)"]
+    assert choices[0].provenance == "measured"
+
+
+def test_polled_power_is_integrated_with_the_trapezoid_rule_on_real_timestamps():
+    clock = FakeClock(0.0)
+    power_mW = {0.0: 100_000, 0.25: 200_000, 0.5: 200_000, 1.0: 0}
+    nvml = FakeNvml([fake_gpu(0, power_mW=power_mW.__getitem__)], clock)
+    (sensor,), choices = discover(nvml)
+    sensor.start()
+    for t in (0.25, 0.5):
+        clock.now_s = t
+        sensor.poll()
+    clock.now_s = 1.0
+    # 0.25 s x 150 W + 0.25 s x 200 W + 0.5 s x 100 W; energy_J takes the sample at 1.0 s itself
+    assert sensor.energy_J() == 137.5
+    assert sensor.energy_J() == 137.5  # a second sample at the same instant adds nothing
+    assert (sensor.provenance, sensor.poll_interval_s) == ("polled", 0.1)
+    assert lines(choices) == [
+        "gpu:0 NVIDIA H100 80GB HBM3: NVML power polled every 100 ms (polled)"
+    ]
+
+
+def test_polled_sensor_restarts_from_zero():
+    clock = FakeClock(0.0)
+    nvml = FakeNvml([fake_gpu(0, power_mW=lambda t: 50_000)], clock)
+    (sensor,), _ = discover(nvml)
+    sensor.start()
+    clock.advance(2.0)
+    assert sensor.energy_J() == 100.0
+    sensor.start()
+    clock.advance(0.5)
+    assert sensor.energy_J() == 25.0
+
+
+def test_device_without_counter_or_power_is_unavailable_never_zero(monkeypatch):
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # no mixed-models caveat
+    nvml = FakeNvml([fake_gpu(0, name="Tesla K80"), fake_gpu(1, counter_mJ=lambda t: 0)])
+    sensors, choices = discover(nvml)
+    assert [s.device for s in sensors] == ["gpu:1"]
+    assert choices[0].provenance is None
+    assert choices[0].line == (
+        "gpu:0 Tesla K80: no NVML energy counter (Not Supported) and no power reading "
+        "(Not Supported); not metered"
+    )
+
+
+def test_mig_slice_uses_its_own_power_never_the_parents_counter():
+    slice_polled = fake_mig(0, gi=1, ci=0, power_mW=lambda t: 30_000)
+    slice_blind = fake_mig(0, gi=2, ci=0)
+    # the parent's counter works, but it would count the other tenants too
+    gpu = fake_gpu(0, counter_mJ=lambda t: 10**9, mig=[slice_polled, slice_blind])
+    nvml = FakeNvml([gpu])
+    sensors, choices = discover(nvml, visible=f"{slice_polled.uuid},{slice_blind.uuid}")
+    assert [(s.device, s.provenance) for s in sensors] == [("gpu:0", "polled")]
+    assert lines(choices)[1] == (
+        "gpu:1 NVIDIA A100-SXM4-40GB MIG 1g.5gb: MIG slice has no energy counter (Not Supported) "
+        "and no power reading (Not Supported); the parent GPU's counter would include other "
+        "tenants, so not metered"
+    )
+
+
+@pytest.mark.parametrize("counter", [True, False], ids=["counter", "polled"])
+def test_reading_that_fails_mid_run_raises_sensor_unavailable(counter):
+    clock = FakeClock(0.0)
+    reading = {"counter_mJ" if counter else "power_mW": lambda t: 1000}
+    nvml = FakeNvml([fake_gpu(0, fail_after_s=5.0, **reading)], clock)
+    (sensor,), _ = discover(nvml)
+    sensor.start()
+    clock.advance(4.0)
+    sensor.energy_J()
+    clock.advance(1.0)
+    what = "energy counter" if counter else "power reading"
+    with pytest.raises(SensorUnavailable, match=f"gpu:0: NVML {what} failed \\(GPU is lost\\)"):
+        sensor.energy_J()
+    if not counter:
+        with pytest.raises(SensorUnavailable):
+            sensor.poll()
+
+
+def test_counter_going_backwards_is_unavailable():
+    clock = FakeClock(0.0)
+    nvml = FakeNvml([fake_gpu(0, counter_mJ=lambda t: 5000 if t < 1 else 200)], clock)
+    (sensor,), _ = discover(nvml)
+    sensor.start()
+    clock.advance(1.0)
+    with pytest.raises(SensorUnavailable, match=r"went backwards \(5000 -> 200 mJ"):
+        sensor.energy_J()
+
+
+def test_reading_before_start_is_a_programming_error():
+    nvml = FakeNvml([fake_gpu(0, counter_mJ=lambda t: 0), fake_gpu(1, power_mW=lambda t: 0)])
+    sensors, _ = discover(nvml)
+    for sensor in sensors:
+        with pytest.raises(RuntimeError, match=f"{sensor.device}: call start"):
+            sensor.energy_J()
+
+
+def test_each_sensor_holds_one_nvml_reference_until_closed():
+    nvml = FakeNvml([fake_gpu(0, counter_mJ=lambda t: 0), fake_gpu(1, power_mW=lambda t: 0)])
+    sensors, _ = discover(nvml)
+    assert nvml.init_count == 2  # discovery released its own
+    sensors[0].close()
+    sensors[0].close()
+    assert nvml.init_count == 1
+    sensors[1].close()
+    assert nvml.init_count == 0
+
+
+def test_sensor_built_directly_from_a_handle():
+    nvml = FakeNvml([fake_gpu(0, counter_mJ=lambda t: 0)])
+    nvml.nvmlInit()
+    sensor = NvmlGpuSensor(3, nvml.nvmlDeviceGetHandleByIndex(0), nvml=nvml, clock=nvml.clock)
+    nvml.nvmlShutdown()
+    assert sensor.description == "gpu:3 NVIDIA H100 80GB HBM3: NVML energy counter (measured)"
+    sensor.start()
+    assert sensor.energy_J() == 0.0
+    sensor.close()
+    assert nvml.init_count == 0
+
+
+# --- discovery lines ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (
+            NVMLError_LibraryNotFound,
+            "gpu: NVML not available (libnvidia-ml.so.1 not found: no NVIDIA driver)",
+        ),
+        (NVMLError_DriverNotLoaded, "gpu: NVML not available (Driver Not Loaded)"),
+    ],
+)
+def test_nvml_that_cannot_start_gives_one_readable_line(error, line):
+    sensors, choices = discover(FakeNvml([fake_gpu(0)], init_error=error))
+    assert sensors == []
+    assert [(c.device, c.provenance, c.line) for c in choices] == [("gpu", None, line)]
+
+
+def test_missing_nvidia_ml_py_gives_one_readable_line(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # makes `import pynvml` fail
+    sensors, choices = discover_nvml(visible_devices=None)
+    assert sensors == []
+    assert lines(choices) == ["gpu: nvidia-ml-py is not installed (pip install nvidia-ml-py)"]
+
+
+def test_empty_visible_devices_means_no_gpu():
+    nvml = FakeNvml([fake_gpu(0, counter_mJ=lambda t: 0)])
+    sensors, choices = discover(nvml, visible="")
+    assert sensors == []
+    assert lines(choices) == ["gpu: no GPU visible (CUDA_VISIBLE_DEVICES='')"]
+    assert nvml.init_count == 0
+
+
+def energies_after_1_s(sensors, clock: FakeClock) -> list[tuple[str, float]]:
+    for sensor in sensors:
+        sensor.start()
+    clock.advance(1.0)
+    return [(s.device, s.energy_J()) for s in sensors]
+
+
+def gpus_drawing_k_plus_1_watts(n: int, **kwargs) -> list[FakeGpu]:
+    """GPU k draws (k + 1) W, so 1 s of energy tells which NVML device a sensor reads."""
+    return [
+        fake_gpu(k, counter_mJ=lambda t, k=k: int(1000 * (k + 1) * t), **kwargs) for k in range(n)
+    ]
+
+
+def test_visible_devices_defaults_to_the_environment(monkeypatch):
+    nvml = FakeNvml(gpus_drawing_k_plus_1_watts(2))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    sensors, _ = discover_nvml(nvml=nvml, clock=nvml.clock, cuda_uuid=no_torch)
+    assert energies_after_1_s(sensors, nvml.clock) == [("gpu:0", 2.0)]
+
+
+def test_requested_index_beyond_the_visible_devices_is_explained():
+    nvml = FakeNvml(gpus_drawing_k_plus_1_watts(2))
+    sensors, choices = discover(nvml, visible="1", indices=[0, 1])
+    assert [s.device for s in sensors] == ["gpu:0"]
+    assert choices[1].line == (
+        "gpu:1: not visible to this process (1 visible, CUDA_VISIBLE_DEVICES='1')"
+    )
+
+
+def test_cuda_index_follows_visible_devices_not_nvml_index():
+    nvml = FakeNvml(gpus_drawing_k_plus_1_watts(3))
+    sensors, _ = discover(nvml, visible="2,0")
+    assert energies_after_1_s(sensors, nvml.clock) == [("gpu:0", 3.0), ("gpu:1", 1.0)]
+
+
+def test_torch_uuid_maps_exactly_and_overrides_visible_devices():
+    mig = fake_mig(7, gi=1, ci=0, power_mW=lambda t: 9000)
+    gpus = gpus_drawing_k_plus_1_watts(2) + [fake_gpu(2, counter_mJ=lambda t: 0, mig=[mig])]
+    nvml = FakeNvml(gpus)
+    # torch prints UUIDs without the GPU-/MIG- prefix
+    torch_uuids = {0: gpus[1].uuid.removeprefix("GPU-"), 1: mig.uuid.removeprefix("MIG-")}
+    sensors, choices = discover(nvml, visible="0,2", cuda_uuid=torch_uuids.get)
+    assert energies_after_1_s(sensors, nvml.clock) == [("gpu:0", 2.0), ("gpu:1", 9.0)]
+    assert choices[1].line == (
+        "gpu:1 NVIDIA A100-SXM4-40GB MIG 1g.5gb: NVML power polled every 100 ms (polled)"
+    )
+
+
+def test_mixed_models_with_integer_indices_carry_an_order_caveat(monkeypatch):
+    gpus = [
+        fake_gpu(0, counter_mJ=lambda t: 0),
+        fake_gpu(1, name="NVIDIA T400", counter_mJ=lambda t: 0),
+    ]
+    _, choices = discover(FakeNvml(gpus), visible=None)
+    assert choices[1].line == (
+        "gpu:1 NVIDIA T400: NVML energy counter (measured) [mixed GPU models: CUDA numbers them "
+        "fastest first, NVML by PCI bus; set CUDA_DEVICE_ORDER=PCI_BUS_ID to be sure of the "
+        "mapping]"
+    )
+    _, by_uuid = discover(FakeNvml(gpus), visible=gpus[1].uuid)
+    assert by_uuid[0].line == "gpu:0 NVIDIA T400: NVML energy counter (measured)"
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    _, pci_order = discover(FakeNvml(gpus), visible="1")
+    assert pci_order[0].line == "gpu:0 NVIDIA T400: NVML energy counter (measured)"
+
+
+# --- CUDA_VISIBLE_DEVICES mapping ---------------------------------------------------------
+
+
+def _three_gpus_one_with_mig() -> tuple[FakeNvml, list[FakeGpu]]:
+    gpus = [fake_gpu(k) for k in range(3)]
+    gpus[2].mig.extend([fake_mig(5, gi=1, ci=0), fake_mig(6, gi=2, ci=0)])
+    nvml = FakeNvml(gpus)
+    nvml.nvmlInit()
+    return nvml, gpus
+
+
+def _resolved(visible: str | None) -> list[FakeGpu]:
+    nvml, _ = _three_gpus_one_with_mig()
+    return resolve_visible_devices(visible, nvml)
+
+
+@pytest.mark.parametrize(
+    ("visible", "expected"),
+    [
+        (None, ["G0", "G1", "G2"]),
+        ("", []),
+        ("2,0", ["G2", "G0"]),
+        (" 1 , 2 ", ["G1", "G2"]),
+        ("1gpu,0", ["G1", "G0"]),  # CUDA reads leading digits, like strtoul
+        (
+            "GPU-20000000-aaaa-bbbb-cccc-000000000002,GPU-00000000-aaaa-bbbb-cccc-000000000000",
+            ["G2", "G0"],
+        ),
+        ("GPU-1,GPU-0", ["G1", "G0"]),  # unique UUID prefixes
+        ("MIG-60000000-dddd-eeee-ffff-000002000000", ["M6"]),
+        ("MIG-5", ["M5"]),
+        ("MIG-GPU-20000000-aaaa-bbbb-cccc-000000000002/2/0", ["M6"]),
+        ("MIG-GPU-2/1/0,0", ["M5", "G0"]),
+        # the first invalid entry hides every device after it
+        ("1,7,0", ["G1"]),
+        ("0,foo,1", ["G0"]),
+        ("-1,0", []),
+        ("GPU-,1", []),  # ambiguous prefix
+        ("GPU-9,1", []),
+        ("MIG-GPU-2/3/0,1", []),
+        ("MIG-GPU-2,1", []),
+        # a repeated device makes every device invisible
+        ("0,1,0", []),
+        ("0,GPU-0", []),
+    ],
+)
+def test_resolve_visible_devices(visible, expected):
+    names = {f"GPU-{k}": f"G{k}" for k in range(3)} | {"MIG-5": "M5", "MIG-6": "M6"}
+    assert [names[h.uuid[:5]] for h in _resolved(visible)] == expected
+
+
+def test_mig_with_integers_maps_to_the_whole_gpu():
+    nvml, gpus = _three_gpus_one_with_mig()
+    assert resolve_visible_devices("2", nvml) == [gpus[2]]
+
+
+# --- fidelity of the fake and import hygiene ----------------------------------------------
+
+
+def test_fake_mirrors_the_real_pynvml_names():
+    pynvml = pytest.importorskip("pynvml")
+    names = [n for n in vars(FakeNvml) if n.startswith(("nvml", "NVML"))]
+    assert len(names) > 20
+    assert [n for n in names if not hasattr(pynvml, n)] == []
+    assert FakeNvml.NVML_ERROR_NOT_SUPPORTED == pynvml.NVML_ERROR_NOT_SUPPORTED
+    for name in [n for n in names if n.startswith("NVMLError_")]:
+        real, fake = getattr(pynvml, name)(), getattr(FakeNvml, name)()
+        assert (fake.value, str(fake)) == (real.value, str(real))
+    assert isinstance(
+        FakeNvml.NVMLError(FakeNvml.NVML_ERROR_NOT_FOUND), FakeNvml.NVMLError_NotFound
+    )
+
+
+def test_importing_the_module_loads_neither_pynvml_nor_torch():
+    code = (
+        "import sys, lightning_carbon.sensors.base\n"
+        "before = set(sys.modules)\n"
+        "import lightning_carbon.sensors.nvml\n"
+        "print(sorted({'pynvml', 'torch'} & (set(sys.modules) - before)))\n"
+    )
+    repo_root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=repo_root
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, "[]"), result.stderr
+
+
+# --- real hardware ------------------------------------------------------------------------
+
+
+@pytest.mark.gpu
+def test_real_gpu_reports_positive_energy_after_a_busy_matmul():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("pynvml")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    a = torch.randn(4096, 4096, device="cuda")  # initialises CUDA: mapping through torch's UUID
+    sensors, choices = discover_nvml([0])
+    assert len(sensors) == 1, lines(choices)
+    sensor = sensors[0]
+    by_env, _ = discover_nvml([0], cuda_uuid=no_torch)
+    import pynvml
+
+    assert pynvml.nvmlDeviceGetUUID(by_env[0]._handle) == pynvml.nvmlDeviceGetUUID(sensor._handle)
+    by_env[0].close()
+    sensor.start()
+    deadline_s = time.monotonic() + 2.0  # several NVML counter updates (~10-100 ms each)
+    while time.monotonic() < deadline_s:
+        for _ in range(20):
+            a = (a @ a).clamp_(-1, 1)
+        torch.cuda.synchronize()
+        sensor.poll()
+    energy_J = sensor.energy_J()
+    sensor.close()
+    assert energy_J > 0, choices[0].line
