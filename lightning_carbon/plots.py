@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lightning_carbon.sensors.base import COMPONENTS
 from lightning_carbon.units import J_PER_KWH
 
 if TYPE_CHECKING:
@@ -53,7 +54,8 @@ def energy_plot(
     train = _train(records)
     by_component = [_kWh_by_component(r) for r in train]
     provenance = [r["reading"].get("provenance_by_component", {}) for r in train]
-    components = list(dict.fromkeys(c for kWh in by_component for c in kWh))
+    present = {c for kWh in by_component for c in kWh}
+    components = [c for c in COMPONENTS if c in present] + sorted(present - set(COMPONENTS))
     scale, unit = _unit(max(sum(kWh.values()) for kWh in by_component), _ENERGY_UNITS)
     figure, axes = _figure()
     x = [int(r["epoch"]) for r in train]
@@ -72,7 +74,7 @@ def energy_plot(
                for c in components]
     handles += [Patch(facecolor="white", edgecolor="black", hatch=_HATCHES.get(k, ""), label=k)
                 for k in _HATCHES if k in seen]
-    axes.legend(handles=handles, loc="upper left", fontsize="small", ncols=2)
+    _legend_outside(axes, handles)
     axes.set_xticks(x)
     axes.set_xlabel("epoch")
     axes.set_ylabel(f"energy ({unit})")
@@ -88,20 +90,21 @@ def carbon_plot(
     x = [int(r["epoch"]) for r in train]
     total = [float(r["total_gCO2e"]) for r in train]
     forecast = [
-        (xi, float(r["forecast"]["gco2e"])) for xi, r in zip(x, train) if r.get("forecast")
+        (int(r["epoch"]), float(r["forecast"]["gco2e"])) for r in train if r.get("forecast")
     ]
     scale, unit = _unit(max(total + [g for _, g in forecast]), _MASS_UNITS)
     figure, axes = _figure()
-    axes.plot(x, [g / scale for g in total], marker="o", color=_REGION_COLOR, label="so far")
+    axes.plot(x, [g / scale for g in total], marker="o", color=_REGION_COLOR,
+              label="emitted so far")
     if forecast:
         axes.plot([xi for xi, _ in forecast], [g / scale for _, g in forecast], marker="s",
-                  linestyle="--", color=_OWN_COLOR, label="forecast for the whole run")
+                  linestyle="--", color=_OWN_COLOR, label="forecast:\nwhole run")
     axes.set_ylim(bottom=0)
     axes.set_xticks(x)
     axes.set_xlabel("epoch")
     axes.set_ylabel(f"emissions ({unit})")
     axes.set_title(title or "Cumulative emissions")
-    axes.legend(loc="upper left", fontsize="small")
+    _legend_outside(axes, axes.get_legend_handles_labels()[0])
     return _save(figure, path)
 
 
@@ -117,22 +120,26 @@ def region_plot(emissions: Sequence[RegionEmission], path: str | os.PathLike[str
     scale, unit = _unit(max(e.gco2e for e in emissions), _MASS_UNITS)
     figure, axes = _figure()
     y = list(range(len(emissions)))[::-1]
-    for yi, e in zip(y, emissions):
+    for yi, e in zip(y, emissions, strict=True):
         axes.barh(yi, e.gco2e / scale, color=_OWN_COLOR if e.own else _REGION_COLOR,
                   edgecolor="black", linewidth=0.5, hatch="xx" if e.deprecated else "")
-        year = e.intensity.year if e.intensity.year is not None else "year ?"
+        year = e.intensity.year if e.intensity.year is not None else "year unknown"
         axes.annotate(f" {e.intensity.gco2_per_kWh:.4g} g/kWh, {year}",
                       (e.gco2e / scale, yi), va="center", fontsize="small")
     axes.set_yticks(y, [e.name for e in emissions])
     axes.set_xlim(0, max(e.gco2e for e in emissions) / scale * 1.35 or 1.0)
     axes.set_xlabel(f"emissions at PUE {emissions[0].pue:.3g} ({unit})")
     axes.set_title("The same energy on other grids")
-    handles = [Patch(color=_OWN_COLOR, label="this run's grid")]
+    handles = [Patch(color=_OWN_COLOR, label="the run's own grid")]
     if any(e.deprecated for e in emissions):
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="xx",
                              label="deprecated data"))
     axes.legend(handles=handles, loc="lower right", fontsize="small")
     return _save(figure, path)
+
+
+def _legend_outside(axes: Axes, handles: list[Any]) -> None:
+    axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
 
 
 def _train(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

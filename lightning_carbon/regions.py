@@ -32,7 +32,9 @@ _SUBNATIONAL_TYPES = ("Region", "BiddingZone")
 """Rows of ``subnational_regions.csv`` used here; its country rows are older than the
 country table, which answers country names instead."""
 
-_SUBNATIONAL_NOTE = "sub-national table: mostly 2019-2020 data, older than the country table"
+_OLDER_NOTE = (
+    "Green Algorithms sub-national table: mostly 2019-2020 data, older than the country table"
+)
 
 _YEAR = re.compile(r"(?:data from|year)\D{0,12}?((?:19|20)\d\d)", re.IGNORECASE)
 
@@ -226,8 +228,10 @@ def _subnational() -> dict[str, _Region]:
             source=row["source"],
             basis="unknown",
         )
-        caveat = f"; {row['data_note']}" if row["data_note"] else ""
-        regions[_key(row["region_code"])] = _Region(intensity, note=_SUBNATIONAL_NOTE + caveat)
+        notes = [_OLDER_NOTE if row["type"] == "Region" else "", row["data_note"]]
+        regions[_key(row["region_code"])] = _Region(
+            intensity, note="; ".join(n for n in notes if n) or None
+        )
     return regions
 
 
@@ -283,7 +287,7 @@ def _cloud() -> dict[str, _Region]:
         )
         note = None
         if _deprecated(row):
-            note = f"deprecated row: {row['status'].removeprefix('DEPRECATED: ')}"
+            note = row["status"]
         elif row["status"].startswith("derived join"):
             note = f"regional grid factor, not the provider's own figure ({row['status']})"
         regions[key] = _Region(intensity, deprecated=_deprecated(row), note=note)

@@ -25,6 +25,7 @@ from functools import reduce
 from pathlib import Path
 from typing import Any
 
+from lightning_carbon.footprint import equivalents
 from lightning_carbon.reading import EnergyReading, least_direct
 from lightning_carbon.records import RunRecords
 from lightning_carbon.sensors.base import COMPONENTS
@@ -116,10 +117,10 @@ def load_run(path: str | Path, warn: Warn) -> RunReport | None:
 
 
 def _records_of(path: Path) -> RunRecords | None:
-    for records in (RunRecords(path), RunRecords(path.parent)):
-        if records.directory.resolve() in (path.resolve(), (path / "carbon").resolve()) and (
-            records.summary_path.is_file() or records.epochs_path.is_file()
-        ):
+    """The records of ``path/carbon``, or of ``path`` itself when it is a ``carbon`` folder."""
+    candidates = [RunRecords(path.parent)] if path.name == "carbon" else []
+    for records in [*candidates, RunRecords(path)]:
+        if records.summary_path.is_file() or records.epochs_path.is_file():
             return records
     return None
 
@@ -156,6 +157,8 @@ def _summary_problem(data: Any) -> str | None:
         part = data.get(key, {})
         if part and not (isinstance(part, dict) and _is_number(part.get(number))):
             return f"{key!r} has no numeric {number!r} ({part!r})"
+    if data.get("facility_energy_kWh", data["energy_kWh"]) < data["energy_kWh"]:
+        return f"'facility_energy_kWh' is below 'energy_kWh' ({data['facility_energy_kWh']!r})"
     return None
 
 
@@ -197,11 +200,15 @@ def _record_problem(record: Any) -> str | None:
     for key in needed:
         if not _is_number(record.get(key)):
             return f"{key!r} is missing or not a number ({record.get(key)!r})"
+    if record["pue"] < 1.0:
+        return f"'pue' is below 1 ({record['pue']!r})"
     intensity = record.get("intensity")
     if not isinstance(intensity, dict) or not _is_number(intensity.get("gco2_per_kWh")):
         return f"'intensity' has no numeric 'gco2_per_kWh' ({intensity!r})"
     forecast = record.get("forecast")
-    if forecast is not None and not (isinstance(forecast, dict) and _is_number(forecast.get("gco2e"))):
+    if forecast is not None and not (
+        isinstance(forecast, dict) and _is_number(forecast.get("gco2e"))
+    ):
         return f"'forecast' has no numeric 'gco2e' ({forecast!r})"
     try:
         EnergyReading.from_dict(record["reading"])
@@ -212,20 +219,20 @@ def _record_problem(record: Any) -> str | None:
 
 def _rebuild_summary(epochs: list[dict[str, Any]], source: Path) -> dict[str, Any]:
     """Summary fields from the epoch records alone, in the order ``RunTotals`` adds them."""
-    from lightning_carbon.footprint import equivalents
-
     train = [r for r in epochs if r.get("stage") == "train"]
     readings = [EnergyReading.from_dict(r["reading"]) for r in train]
-    fit = reduce(EnergyReading.plus, readings) if readings else EnergyReading("fit", 0.0, {}, {}, {})
+    fit = reduce(EnergyReading.plus, readings, EnergyReading("fit", 0.0, {}, {}, {}))
     train_gco2e = sum(r["gco2e"] for r in train)
     inference: dict[str, dict[str, Any]] = {}
     for r in epochs:
-        if r.get("stage") != "train":
-            stage = inference.setdefault(
-                str(r.get("stage")), {"energy_kWh": 0.0, "gco2e": 0.0, "runs": 0}
-            )
-            stage.update(energy_kWh=stage["energy_kWh"] + r["energy_kWh"],
-                         gco2e=stage["gco2e"] + r["gco2e"], runs=stage["runs"] + 1)
+        if r.get("stage") == "train":
+            continue
+        stage = inference.setdefault(
+            str(r.get("stage")), {"energy_kWh": 0.0, "gco2e": 0.0, "runs": 0}
+        )
+        stage["energy_kWh"] += r["energy_kWh"]
+        stage["gco2e"] += r["gco2e"]
+        stage["runs"] += 1
     energy_kWh = fit.energy_kWh + sum(v["energy_kWh"] for v in inference.values())
     gco2e = train_gco2e + sum(v["gco2e"] for v in inference.values())
     facility_kWh = sum(r["facility_energy_kWh"] for r in epochs)
@@ -265,7 +272,7 @@ def _common_or_effective(
     """The one intensity all share, else the effective one (gCO2e / facility kWh)."""
     filled = [{**_INTENSITY_DEFAULTS, **i} for i in intensities if i]
     grids = {(i["code"], i["gco2_per_kWh"]) for i in filled}
-    if len(grids) == 1:
+    if len(grids) == 1 and len(filled) == len(intensities):
         return filled[-1]
     bases = {i["basis"] for i in filled}
     names = ", ".join(dict.fromkeys(str(i["code"] or i["region"]) for i in filled))
@@ -281,10 +288,12 @@ def _common_or_effective(
     }
 
 
-def _common_pue(pues: list[dict[str, Any]], energy_kWh: float, facility_kWh: float) -> dict:
-    values = {p["value"] for p in pues if p}
-    if len(values) == 1:
-        return next(p for p in reversed(pues) if p)
+def _common_pue(
+    pues: list[dict[str, Any]], energy_kWh: float, facility_kWh: float
+) -> dict[str, Any]:
+    """The one PUE all share, else the effective one (facility kWh / IT kWh)."""
+    if pues and all(pues) and len({p["value"] for p in pues}) == 1:
+        return pues[-1]
     return {
         "value": facility_kWh / energy_kWh if energy_kWh > 0 else 1.0,
         "source": "effective: facility energy over IT energy of the runs",
@@ -302,19 +311,17 @@ def combined_summary(runs: Sequence[RunReport]) -> dict[str, Any]:
         >>> s["energy_kWh"], s["gco2e"], s["epochs"], s["runs"]
         (1.5, 150.0, 3, 2)
     """
-    from lightning_carbon.footprint import equivalents
-
     summaries = [run.summary for run in runs]
     energy_kWh = sum(s["energy_kWh"] for s in summaries)
     gco2e = sum(s["gco2e"] for s in summaries)
     facility_kWh = sum(s.get("facility_energy_kWh", s["energy_kWh"]) for s in summaries)
     by_component: dict[str, float] = {}
-    provenances: dict[str, list[str]] = {}
+    provenances: dict[str, list[str | None]] = {}
     for s in summaries:
         for component, kWh in s.get("energy_kWh_by_component", {}).items():
             by_component[component] = by_component.get(component, 0.0) + kWh
             provenances.setdefault(component, []).append(
-                s.get("provenance_by_component", {}).get(component) or "estimated"
+                s.get("provenance_by_component", {}).get(component)
             )
     order = [c for c in COMPONENTS if c in by_component] + sorted(
         c for c in by_component if c not in COMPONENTS
@@ -461,7 +468,7 @@ def _regions_table(total: dict[str, Any], emissions: Sequence[Any]) -> str:
         lines.append("| " + " | ".join(_cell(c) for c in (
             f"{name}: {e.intensity.region}", format_mass(e.gco2e),
             f"{e.intensity.gco2_per_kWh:.4g}", e.intensity.year or "unknown", e.intensity.basis,
-            e.intensity.source, ("DEPRECATED " if e.deprecated else "") + (e.note or ""),
+            e.intensity.source, e.note or "",
         )) + " |")
     return "\n".join(lines) + "\n"
 
@@ -481,11 +488,12 @@ def _write_plots(
 ) -> list[tuple[str, Path]]:
     """``(caption, path)`` of each PNG written; none (after one warning) without matplotlib."""
     try:
-        from lightning_carbon import plots
-        import matplotlib  # noqa: F401
+        import matplotlib  # noqa: F401  (the plots extra)
     except ImportError:
         warn("no plots: matplotlib is not installed (pip install 'lightning-carbon[plots]')")
         return []
+    from lightning_carbon import plots
+
     written = []
     taken: set[str] = set()
     for run in runs:
@@ -506,13 +514,14 @@ def _write_plots(
 def _plots_section(plots: Sequence[tuple[str, Path]]) -> str:
     if not plots:
         return ""
-    return "## Plots\n\n" + "\n\n".join(f"![{caption}]({path.name})" for caption, path in plots) + "\n"
+    images = (f"![{caption}]({path.name})" for caption, path in plots)
+    return "## Plots\n\n" + "\n\n".join(images) + "\n"
 
 
 def _warnings_section(warnings: Sequence[str]) -> str:
     if not warnings:
         return ""
-    return "## Skipped\n\n" + "\n".join(f"- {_cell(w)}" for w in warnings) + "\n"
+    return "## Warnings\n\n" + "\n".join(f"- {_cell(w)}" for w in warnings) + "\n"
 
 
 # -- command line ---------------------------------------------------------------------------

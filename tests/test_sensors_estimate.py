@@ -105,7 +105,9 @@ def test_exact_match(cpu, row, tdp_W):
 
 def test_partial_match_takes_the_row_contained_in_the_name():
     match = match_cpu_tdp("12th Gen Intel(R) Core(TM) i7-12700K")
-    assert (match.row_name, match.tdp_W, match.quality) == ("Intel Core i7-12700K", 190.0, "partial")
+    assert (match.row_name, match.tdp_W, match.quality) == (
+        "Intel Core i7-12700K", 190.0, "partial"
+    )
     assert match.detail == "partial match with table row 'Intel Core i7-12700K'"
 
 

@@ -376,16 +376,14 @@ def test_importing_the_module_loads_neither_pynvml_nor_torch():
 @pytest.mark.gpu
 def test_real_gpu_reports_positive_energy_after_a_busy_matmul():
     torch = pytest.importorskip("torch")
-    pytest.importorskip("pynvml")
+    pynvml = pytest.importorskip("pynvml")
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU")
     a = torch.randn(4096, 4096, device="cuda")  # initialises CUDA: mapping through torch's UUID
     sensors, choices = discover_nvml([0])
     assert len(sensors) == 1, lines(choices)
     sensor = sensors[0]
-    by_env, _ = discover_nvml([0], cuda_uuid=no_torch)
-    import pynvml
-
+    by_env, _ = discover_nvml([0], cuda_uuid=no_torch)  # the CUDA_VISIBLE_DEVICES path agrees
     assert pynvml.nvmlDeviceGetUUID(by_env[0]._handle) == pynvml.nvmlDeviceGetUUID(sensor._handle)
     by_env[0].close()
     sensor.start()

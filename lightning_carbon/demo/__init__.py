@@ -31,7 +31,16 @@ _PUBLIC = {
     "demo_datamodule": "lightning_carbon.demo.datamodule",
 }
 
-__all__ = sorted(_PUBLIC)
+__all__ = [
+    "DecathlonSlices",
+    "ImageMaskFolder",
+    "SegmentationDataModule",
+    "SegmentationModule",
+    "SyntheticNuclei",
+    "build_unet",
+    "count_parameters",
+    "demo_datamodule",
+]
 
 if TYPE_CHECKING:
     from lightning_carbon.demo.datamodule import SegmentationDataModule, demo_datamodule

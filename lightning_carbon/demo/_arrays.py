@@ -49,7 +49,7 @@ def color_channels(array: np.ndarray, path: Path) -> np.ndarray:
     elif array.ndim == 3 and array.shape[0] in (2, 3, 4):
         pixels = np.moveaxis(array, 0, -1)
     else:
-        raise ValueError(f"{path}: expected a 2D gray or RGB(A) image, got array shape {array.shape}")
+        raise ValueError(f"{path}: expected a 2D gray or RGB(A) image, got shape {array.shape}")
     return pixels[..., :3] if pixels.shape[-1] >= 3 else pixels[..., :1]
 
 
@@ -89,7 +89,7 @@ def scale_to_unit(
         [0.0, 0.5, 1.0]
     """
     values = array.astype(np.float32)
-    low, high = np.percentile(values, [low_percentile, high_percentile])
+    low, high = (float(bound) for bound in np.percentile(values, [low_percentile, high_percentile]))
     if high <= low:
         return np.zeros_like(values)
     return np.clip((values - low) / (high - low), 0.0, 1.0)

@@ -99,10 +99,10 @@ def demo_datamodule(
 
     Example::
 
-        >>> from pytorch_lightning import Trainer
-        >>> from lightning_carbon.demo import SegmentationModule
-        >>> trainer = Trainer(max_epochs=1, accelerator="cpu")
-        >>> trainer.fit(SegmentationModule(filters=8), demo_datamodule())
+        from pytorch_lightning import Trainer
+        from lightning_carbon.demo import SegmentationModule
+
+        Trainer(max_epochs=1, accelerator="cpu").fit(SegmentationModule(8), demo_datamodule())
     """
     return SegmentationDataModule(
         "synthetic",

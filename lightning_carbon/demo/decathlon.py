@@ -47,8 +47,8 @@ class DecathlonSlices(Dataset):
 
     Example::
 
-        >>> data = DecathlonSlices("Task04_Hippocampus", foreground_only=True, size=64)
-        >>> image, mask = data[0]
+        data = DecathlonSlices("Task04_Hippocampus", foreground_only=True, size=64)
+        image, mask = data[0]                         # [1, 64, 64] each
     """
 
     def __init__(
@@ -79,7 +79,7 @@ class DecathlonSlices(Dataset):
                 depths = range(depth)
             self._slices += [(volume, z) for z in depths]
         if not self._slices:
-            raise ValueError(f"no slices to serve from {self.root} (foreground_only={foreground_only})")
+            raise ValueError(f"no slices in {self.root} (foreground_only={foreground_only})")
 
     @property
     def groups(self) -> list[int]:
@@ -119,13 +119,17 @@ def _listed_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
     manifest = root / "dataset.json"
     if not manifest.is_file():
         raise FileNotFoundError(f"dataset.json not found in {root}")
-    listing = json.loads(manifest.read_text()).get(split)
+    try:
+        contents = json.loads(manifest.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{manifest} is not valid JSON: {error}") from error
+    listing = contents.get(split) if isinstance(contents, dict) else None
     if not isinstance(listing, list) or not listing:
         raise ValueError(f"{manifest} has no non-empty {split!r} list")
     pairs = []
     for entry in listing:
         if not (isinstance(entry, dict) and "image" in entry and "label" in entry):
-            raise ValueError(f"{manifest}: {split!r} entries need 'image' and 'label', got {entry!r}")
+            raise ValueError(f"{manifest}: {split!r} entries need an image and a label: {entry!r}")
         pairs.append((root / entry["image"], root / entry["label"]))
     missing = [str(path) for pair in pairs for path in pair if not path.is_file()]
     if missing:

@@ -40,8 +40,8 @@ class ImageMaskFolder(Dataset):
 
     Example::
 
-        >>> data = ImageMaskFolder("monuseg", size=256)   # monuseg/images, monuseg/masks
-        >>> image, mask = data[0]
+        data = ImageMaskFolder("monuseg", size=256)   # monuseg/images, monuseg/masks
+        image, mask = data[0]                         # [1, 256, 256] each
     """
 
     def __init__(
@@ -86,7 +86,7 @@ def _files_by_key(folder: Path, strip: str) -> dict[str, Path]:
             continue
         key = path.stem[: -len(strip)] if strip and path.stem.endswith(strip) else path.stem
         if key in found:
-            raise ValueError(f"two files for stem {key!r} in {folder}: {found[key].name}, {path.name}")
+            raise ValueError(f"two files for {key!r} in {folder}: {found[key].name}, {path.name}")
         found[key] = path
     return found
 

@@ -9,7 +9,6 @@ import torch
 from monai.losses import DiceCELoss
 from torchmetrics.segmentation import DiceScore
 
-from lightning_carbon.demo._validate import check_int
 from lightning_carbon.demo.unet import build_unet, count_parameters
 
 
@@ -60,7 +59,7 @@ class SegmentationModule(pl.LightningModule):
         self.net = build_unet(
             filters, in_channels=in_channels, depth=depth, num_res_units=num_res_units
         )
-        self.loss = DiceCELoss(sigmoid=True)
+        self.loss_fn = DiceCELoss(sigmoid=True)
         self.val_dice = _dice_metric()
         self.test_dice = _dice_metric()
 
@@ -80,15 +79,17 @@ class SegmentationModule(pl.LightningModule):
             )
         return self.net(image)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
         _, loss = self._logits_and_loss(batch)
         self.log("train_loss", loss, on_step=True, on_epoch=True, batch_size=len(batch[0]))
         return loss
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val", self.val_dice)
 
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "test", self.test_dice)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -99,7 +100,7 @@ class SegmentationModule(pl.LightningModule):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         image, mask = batch
         logits = self(image)
-        return logits, self.loss(logits, mask)
+        return logits, self.loss_fn(logits, mask)
 
     def _evaluate(
         self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, dice: DiceScore

@@ -92,13 +92,9 @@ def check_intensity(value: float) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"carbon intensity must be a number of gCO2e/kWh, got {value!r}"
-        ) from None
+        raise ValueError(f"carbon intensity must be a number of gCO2e/kWh, got {value!r}") from None
     if not math.isfinite(number) or number < 0:
-        raise ValueError(
-            f"carbon intensity must be a finite number >= 0 gCO2e/kWh, got {value!r}"
-        )
+        raise ValueError(f"carbon intensity must be a finite number >= 0 gCO2e/kWh, got {value!r}")
     return number
 
 
