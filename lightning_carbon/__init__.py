@@ -27,10 +27,28 @@ _PUBLIC = {
     "footprint": "lightning_carbon.footprint",
     "resolve_pue": "lightning_carbon.footprint",
     "precision_sweep": "lightning_carbon.sweep",
-    "select_model": "lightning_carbon.sweep",
+    "width_sweep": "lightning_carbon.sweep",
+    "select_model": "lightning_carbon.selection",
+    "pareto_front": "lightning_carbon.selection",
+    "recommend_start": "lightning_carbon.when",
 }
 
-__all__ = sorted(_PUBLIC) + ["__version__"]
+__all__ = [
+    "CarbonCallback",
+    "CarbonIntensity",
+    "EnergyMeter",
+    "EnergyReading",
+    "__version__",
+    "country_intensity",
+    "discover",
+    "footprint",
+    "pareto_front",
+    "precision_sweep",
+    "recommend_start",
+    "resolve_pue",
+    "select_model",
+    "width_sweep",
+]
 
 if TYPE_CHECKING:
     from lightning_carbon.callback import CarbonCallback
@@ -38,8 +56,10 @@ if TYPE_CHECKING:
     from lightning_carbon.intensity.table import CarbonIntensity, country_intensity
     from lightning_carbon.meter import EnergyMeter
     from lightning_carbon.reading import EnergyReading
+    from lightning_carbon.selection import pareto_front, select_model
     from lightning_carbon.sensors.discovery import discover
-    from lightning_carbon.sweep import precision_sweep, select_model
+    from lightning_carbon.sweep import precision_sweep, width_sweep
+    from lightning_carbon.when import recommend_start
 
 
 def __getattr__(name: str) -> Any:

@@ -86,8 +86,10 @@ class CarbonCallback(Callback):
         country: where the machine runs (ISO-3, ISO-2 or name); defaults to the environment
             variable ``LIGHTNING_CARBON_COUNTRY``, else the world average (said once).
         carbon_intensity: a grid intensity in gCO2e/kWh that overrides the country table.
-        live_zone: opt in to live grid data for a zone (``"DK1"``, ``"GB"``, an Electricity
-            Maps zone); failures fall back to the table.
+        live_zone: opt in to live grid data for a zone (``"DK1"``, ``"GB"``, ``"GB-RG10"``, or
+            an Electricity Maps zone with a token in ``$ELECTRICITYMAPS_TOKEN``), fetched off
+            the training thread; failures fall back to the table with one warning.
+            ``$LIGHTNING_CARBON_LIVE_BASE_URL`` replaces the API's address (a mirror, a stub).
         pue: Power Usage Effectiveness: a number >= 1, or a survey average by name (see
             :func:`lightning_carbon.footprint.resolve_pue`); default 1.0 (a workstation).
         monitor_epochs: forecast the whole run after this many epochs.
@@ -146,6 +148,8 @@ class CarbonCallback(Callback):
 
     @_guarded
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # First, on every rank and every time: under DDP trainer.log_dir is a collective.
+        output_dir = self._resolve_output_dir(trainer)
         if self._meter is None:
             self._meter = self._make_meter(trainer).start()
             self.intensity_choice.start()
@@ -153,7 +157,7 @@ class CarbonCallback(Callback):
             if self.intensity_choice.note:
                 rank_zero_info(f"lightning-carbon: {self.intensity_choice.note}")
         if trainer.is_global_zero and self._records is None:
-            self._records = RunRecords(self._resolve_output_dir(trainer))
+            self._records = RunRecords(output_dir)
             if trainer.logger is None:
                 rank_zero_info(
                     "lightning-carbon: no logger; metrics are in trainer.callback_metrics and "
@@ -180,22 +184,18 @@ class CarbonCallback(Callback):
 
     @_guarded
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._meter is None or not self._meter.is_open("validation"):
-            return
-        reading = self._meter.end("validation")
-        if trainer.state.fn == "fit":
+        reading = self._end("validation")
+        if trainer.state.fn != "fit":
+            self._finish_inference(trainer, "validate", reading)
+        elif reading is not None:
             previous = self._epoch_validation
             self._epoch_validation = reading if previous is None else previous.plus(reading)
-        else:
-            self._finish_inference(trainer, "validate", reading)
 
     @_guarded
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._meter is None or not self._meter.is_open("train_epoch"):
+        epoch, validation = self._gather(trainer, self._end("train_epoch"), self._epoch_validation)
+        if epoch is None:
             return
-        epoch, validation = self._gather(
-            trainer, self._meter.end("train_epoch"), self._epoch_validation
-        )
         if self._records is not None:
             self._write_restored_epochs()
         record = self.totals.add_epoch(
@@ -234,7 +234,7 @@ class CarbonCallback(Callback):
 
     @_guarded
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._end_inference(trainer, "test")
+        self._finish_inference(trainer, "test", self._end("test"))
 
     @_guarded
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -243,7 +243,7 @@ class CarbonCallback(Callback):
 
     @_guarded
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._end_inference(trainer, "predict")
+        self._finish_inference(trainer, "predict", self._end("predict"))
 
     # -- failure and resume ---------------------------------------------------------------
 
@@ -279,12 +279,17 @@ class CarbonCallback(Callback):
         if self._meter is not None and not self._meter.is_open(window):
             self._meter.begin(window)
 
-    def _end_inference(self, trainer: pl.Trainer, stage: str) -> None:
-        if self._meter is not None and self._meter.is_open(stage):
-            self._finish_inference(trainer, stage, self._meter.end(stage))
+    def _end(self, window: str) -> EnergyReading | None:
+        if self._meter is None or not self._meter.is_open(window):
+            return None
+        return self._meter.end(window)
 
-    def _finish_inference(self, trainer: pl.Trainer, stage: str, reading: EnergyReading) -> None:
+    def _finish_inference(
+        self, trainer: pl.Trainer, stage: str, reading: EnergyReading | None
+    ) -> None:
         (merged,) = self._gather(trainer, reading)
+        if merged is None:
+            return
         record = self.totals.add_inference(
             stage, merged, self.intensity_choice.over(merged.start_utc, merged.end_utc)
         )
@@ -299,10 +304,11 @@ class CarbonCallback(Callback):
 
     def _gather(
         self, trainer: pl.Trainer, *readings: EnergyReading | None
-    ) -> list[EnergyReading]:
+    ) -> list[EnergyReading | None]:
         """Each reading summed over all ranks, device labels qualified by node in DDP.
 
-        A collective: every rank calls it at the same hook.
+        A collective: every rank calls it at the same hook, also one with nothing to give
+        (``None``), so that a rank whose metering failed never leaves the others waiting.
         """
         import torch.distributed as dist
 

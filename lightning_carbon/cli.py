@@ -20,7 +20,13 @@ from collections.abc import Sequence
 
 from lightning_carbon import __version__
 
-_SUBCOMMAND_MODULES = ("lightning_carbon.cli",)
+_SUBCOMMAND_MODULES = (
+    "lightning_carbon.cli",
+    "lightning_carbon.demo.command",
+    "lightning_carbon.report",
+    "lightning_carbon.sweep",
+    "lightning_carbon.when",
+)
 
 
 def _sensors(args: argparse.Namespace) -> int:

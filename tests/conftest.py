@@ -1,3 +1,5 @@
+"""Fixtures every test gets: fresh step counters, no country from the environment."""
+
 import pytest
 
 from tests import fakes
@@ -12,3 +14,16 @@ def _fresh_step_counts():
 @pytest.fixture(autouse=True)
 def _no_country_from_the_environment(monkeypatch):
     monkeypatch.delenv("LIGHTNING_CARBON_COUNTRY", raising=False)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No orphans: a DDP or worker test that timed out must not leave processes behind that
+    keep CI waiting after the suite has ended."""
+    import psutil
+
+    leftovers = psutil.Process().children(recursive=True)
+    for process in leftovers:
+        process.terminate()
+    _, alive = psutil.wait_procs(leftovers, timeout=5)
+    for process in alive:
+        process.kill()

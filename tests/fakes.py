@@ -114,6 +114,13 @@ def step_sensors(gpu_indices, node_level):
     return sensors
 
 
+def step_sensors_broken_off_local_rank_0(gpu_indices, node_level):
+    """Like :func:`step_sensors`, but sensor creation fails on every rank but local rank 0."""
+    if not node_level:
+        raise RuntimeError("this rank's sensors are broken")
+    return step_sensors(gpu_indices, node_level)
+
+
 class StepModel(pl.LightningModule):
     """A tiny model that counts its batches into STEP_COUNTS; can fail at a given epoch."""
 

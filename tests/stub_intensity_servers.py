@@ -57,7 +57,9 @@ class StubServer:
         self._release = threading.Event()
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )  # a short poll: shutdown() returns at once, not after the default 0.5 s
 
     @property
     def url(self) -> str:

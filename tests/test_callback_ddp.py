@@ -13,19 +13,18 @@ import pytest
 from pytorch_lightning import Trainer
 
 from lightning_carbon import CarbonCallback
-from tests.fakes import StepModel, step_sensors
+from tests.fakes import StepModel, step_sensors, step_sensors_broken_off_local_rank_0
 
 KWH = 3.6e6
 
 
-@pytest.mark.slow
-def test_ddp_spawn_sums_ranks_and_counts_the_node_once(tmp_path):
+def _fit_on_two_ranks(tmp_path, sensors) -> Trainer:
     trainer = Trainer(
         accelerator="cpu",
         devices=2,
         strategy="ddp_spawn",
         max_epochs=1,
-        callbacks=[CarbonCallback(country="DNK", sensors=step_sensors)],
+        callbacks=[CarbonCallback(country="DNK", sensors=sensors)],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -34,6 +33,12 @@ def test_ddp_spawn_sums_ranks_and_counts_the_node_once(tmp_path):
         default_root_dir=tmp_path,
     )
     trainer.fit(StepModel())
+    return trainer
+
+
+@pytest.mark.slow
+def test_ddp_spawn_sums_ranks_and_counts_the_node_once(tmp_path):
+    trainer = _fit_on_two_ranks(tmp_path, step_sensors)
     assert trainer.callback_metrics["energy/total_kWh"].item() == pytest.approx(76.5 / KWH)
     assert trainer.callback_metrics["energy/gpu_kWh"].item() == pytest.approx(70 / KWH)
     assert trainer.callback_metrics["energy/cpu_kWh"].item() == pytest.approx(5 / KWH)
@@ -45,5 +50,16 @@ def test_ddp_spawn_sums_ranks_and_counts_the_node_once(tmp_path):
         {"node0/gpu:0": 25.0, "node0/gpu:1": 45.0, "node0/cpu": 5.0, "node0/dram": 1.5}
     )
     assert summary["hardware"]["world_size"] == 2
-    records = [json.loads(x) for x in (tmp_path / "carbon" / "epochs.jsonl").read_text().split()]
-    assert len(records) == 1  # written by global rank 0 only
+    epochs_jsonl = (tmp_path / "carbon" / "epochs.jsonl").read_text()
+    assert len(epochs_jsonl.splitlines()) == 1  # written by global rank 0 only
+
+
+@pytest.mark.slow
+def test_a_rank_whose_metering_broke_neither_stalls_nor_skews_the_others(tmp_path):
+    # Rank 1's setup fails: it still joins every gather (with nothing), so training finishes
+    # and the totals hold rank 0's GPU (25 J) and the node (6.5 J) only.
+    trainer = _fit_on_two_ranks(tmp_path, step_sensors_broken_off_local_rank_0)
+    assert trainer.state.finished
+    assert trainer.callback_metrics["energy/total_kWh"].item() == pytest.approx(31.5 / KWH)
+    summary = json.loads((tmp_path / "carbon" / "summary.json").read_text())
+    assert set(summary["devices"]) == {"node0/gpu:0", "node0/cpu", "node0/dram"}

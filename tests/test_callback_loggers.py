@@ -13,6 +13,7 @@ from pytorch_lightning import Trainer
 from lightning_carbon import CarbonCallback
 from lightning_carbon.intensity.table import country_intensity
 from tests.fakes import StepModel, step_sensors
+from tests.wandb_log import history_rows
 
 KWH = 3.6e6
 DNK = country_intensity("DNK").gco2_per_kWh
@@ -101,20 +102,10 @@ def test_wandb_offline_run_history_holds_the_metrics(tmp_path, monkeypatch):
     import wandb
 
     wandb.finish()
-    from wandb.sdk.internal.datastore import DataStore
-    from wandb.proto import wandb_internal_pb2
-
+    wandb.teardown()  # stop the wandb-core service now, not at interpreter exit
     (run_file,) = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
-    store = DataStore()
-    store.open_for_scan(str(run_file))
-    totals = []
-    while (data := store.scan_data()) is not None:
-        record = wandb_internal_pb2.Record()
-        record.ParseFromString(data)
-        if record.WhichOneof("record_type") == "history":
-            items = {i.key or "/".join(i.nested_key): i.value_json for i in record.history.item}
-            if "energy/total_kWh" in items:
-                totals.append(float(items["energy/total_kWh"]))
+    rows = history_rows(run_file)
+    totals = [row["energy/total_kWh"] for row in rows if "energy/total_kWh" in row]
     assert run_dir
     assert totals == pytest.approx(EXPECTED_TOTALS_KWH, rel=1e-6)
 

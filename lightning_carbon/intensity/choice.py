@@ -62,7 +62,16 @@ class IntensityChoice:
 def resolve_intensity(
     country: str | None, carbon_intensity: float | None, live_zone: str | None
 ) -> IntensityChoice:
-    """Pick the intensity source from the user's arguments; bad input raises ``ValueError``."""
+    """Pick the intensity source from the user's arguments; bad input raises ``ValueError``.
+
+    ``live_zone`` adds a :class:`~lightning_carbon.intensity.live.LiveIntensity` that falls
+    back to the country's (or the world's) table value; it cannot be combined with a fixed
+    ``carbon_intensity``.
+    """
+    if carbon_intensity is not None and live_zone is not None:
+        raise ValueError(
+            f"give carbon_intensity ({carbon_intensity!r}) or live_zone ({live_zone!r}), not both"
+        )
     if carbon_intensity is not None:
         value = check_intensity(carbon_intensity)
         region = country_intensity(country).region if country else "user-given"

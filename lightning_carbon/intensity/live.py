@@ -58,6 +58,8 @@ from lightning_carbon.intensity.series import (
 from lightning_carbon.intensity.table import CarbonIntensity
 
 MAX_TIMEOUT_S = 5.0
+BASE_URL_ENV = "LIGHTNING_CARBON_LIVE_BASE_URL"
+"""Environment variable that replaces the provider's base URL (a mirror, a proxy, a test stub)."""
 _MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 _FIVE_MIN = timedelta(minutes=5)
 _OUTWARD_POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]?$")
@@ -80,6 +82,7 @@ class LiveIntensityError(RuntimeError):
     def __init__(self, kind: str, detail: str) -> None:
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
+        self.detail = detail
 
 
 class NoForecast(ValueError):
@@ -128,6 +131,17 @@ class IntensityProvider:
         self._now = now
         self._clock = clock
         self._cache: dict[str, tuple[float, Any]] = {}
+        self._cache_lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (``ddp_spawn`` sends callbacks to new processes): without the cache."""
+        state = dict(self.__dict__)
+        del state["_cache_lock"]
+        state["_cache"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
         self._cache_lock = threading.Lock()
 
     def latest(self) -> CarbonIntensity:
@@ -210,7 +224,8 @@ class EnergiDataService(IntensityProvider):
         self.region = f"Denmark ({self.zone})"
 
     def latest_point(self) -> IntensityPoint:
-        records = self._records("CO2Emis", {"limit": "1", "sort": "Minutes5UTC desc"})
+        # The last hour, newest first: the newest rows may still be null.
+        records = self._records("CO2Emis", {"limit": "12", "sort": "Minutes5UTC desc"})
         if not records:
             raise LiveIntensityError("no data", f"CO2Emis has no records for {self.zone}")
         return records[0]
@@ -221,14 +236,15 @@ class EnergiDataService(IntensityProvider):
 
     def forecast(self, hours: float) -> IntensitySeries:
         now, end = self._forecast_window(hours)
-        start = _floor(now, _FIVE_MIN)
-        return self._forecast_series(self._window("CO2EmisProg", start, end), "CO2EmisProg")
+        return self._forecast_series(self._window("CO2EmisProg", now, end), "CO2EmisProg")
 
     def _window(self, dataset: str, start: datetime, end: datetime) -> list[IntensityPoint]:
+        # Rows are keyed by their start: ask from the row that holds ``start``.
+        first = _floor(start, _FIVE_MIN)
         # One row per 5 min, plus an hour of slack for the repeated local hour in October.
-        rows = math.ceil((end - start) / _FIVE_MIN) + 13
+        rows = math.ceil((end - first) / _FIVE_MIN) + 13
         query = {
-            "start": _danish_local(start),
+            "start": _danish_local(first),
             "end": _danish_local(_ceil(end, timedelta(minutes=1))),
             "limit": str(rows),
             "sort": "Minutes5UTC",
@@ -437,7 +453,7 @@ class ElectricityMaps(IntensityProvider):
         except LiveIntensityError as error:
             if error.kind == "HTTP 401":
                 raise LiveIntensityError(
-                    error.kind, f"{error}; check the token in {self.token_env}"
+                    error.kind, f"{error.detail}; check the token in {self.token_env}"
                 ) from error
             raise
 
@@ -470,15 +486,19 @@ def provider_for_zone(zone: str, base_url: str | None = None, **kwargs: Any) -> 
     ``"DK1"``/``"DK2"``: Energi Data Service; ``"GB"`` or ``"GB-<outward postcode>"``
     (``"GB-RG10"``): the GB Carbon Intensity API; any other zone key (``"DE"``, ``"DK-DK1"``,
     ``"GB-NIR"``...): Electricity Maps, which needs a token (``ValueError`` without one).
-    ``base_url`` replaces the provider's default; other keyword arguments (``timeout_s``,
-    ``cache_ttl_s``, ``now``, ``clock``) go to the provider.
+    ``base_url`` (else ``$LIGHTNING_CARBON_LIVE_BASE_URL``, if set) replaces the provider's
+    default; other keyword arguments (``timeout_s``, ``cache_ttl_s``, ``now``, ``clock``) go
+    to the provider.
 
     Example::
 
         >>> type(provider_for_zone("GB-RG10")).__name__
         'CarbonIntensityGB'
     """
-    key = str(zone).strip().upper()
+    if not isinstance(zone, str) or not zone.strip():
+        raise ValueError(f"a live zone is a zone key such as 'DK1', 'GB' or 'DE', got {zone!r}")
+    key = zone.strip().upper()
+    base_url = base_url or os.environ.get(BASE_URL_ENV) or None
     if base_url is not None:
         kwargs["base_url"] = base_url
     if key in ("DK1", "DK2"):
@@ -487,7 +507,7 @@ def provider_for_zone(zone: str, base_url: str | None = None, **kwargs: Any) -> 
         return CarbonIntensityGB(**kwargs)
     if key.startswith("GB-") and _OUTWARD_POSTCODE.match(key[3:]):
         return CarbonIntensityGB(postcode=key[3:], **kwargs)
-    return ElectricityMaps(str(zone).strip(), **kwargs)
+    return ElectricityMaps(zone.strip(), **kwargs)
 
 
 class LiveIntensity:
@@ -507,11 +527,11 @@ class LiveIntensity:
 
     Example::
 
-        >>> live = LiveIntensity(provider, fallback=table_value)
-        >>> live.start()
-        >>> live.current()                              # returns at once
-        >>> live.over(epoch_start_utc, epoch_end_utc)   # time-weighted over the epoch
-        >>> live.close()
+        live = LiveIntensity(provider, fallback=table_value)
+        live.start()
+        live.current()                              # returns at once, never fetches
+        live.over(epoch_start_utc, epoch_end_utc)   # time-weighted over the epoch
+        live.close()                                # start() again resumes (fit, then test)
     """
 
     def __init__(
@@ -537,20 +557,40 @@ class LiveIntensity:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        """Start fetching on the background thread; again, or after close, does nothing."""
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (``ddp_spawn`` sends callbacks to new processes): the thread stays here."""
         with self._lock:
-            if self._thread is not None or self._stop.is_set():
+            state = {**self.__dict__, "_points": dict(self._points)}
+        for name in ("_lock", "_stop", "_thread"):
+            del state[name]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+
+    def start(self) -> None:
+        """Start fetching on the background thread; while it runs, again does nothing."""
+        with self._lock:
+            if self._thread is not None:
                 return
+            # A fresh event per thread: one that outlives close() by a slow request still stops.
+            self._stop = threading.Event()
             self._thread = threading.Thread(
-                target=self._run, name="lightning-carbon-live-intensity", daemon=True
+                target=self._run,
+                args=(self._stop,),
+                name="lightning-carbon-live-intensity",
+                daemon=True,
             )
             self._thread.start()
 
     def close(self) -> None:
         """Stop the thread; waits at most 1 s for a request in flight. Safe to call twice."""
-        self._stop.set()
-        thread = self._thread
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._stop.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=1.0)
 
@@ -605,10 +645,10 @@ class LiveIntensity:
             bases += (self.fallback.basis,)
         return self._live(mean.gco2_per_kWh, sources, bases, as_utc(start_utc))
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             self.refresh_now()
-            self._stop.wait(self.refresh_s)
+            stop.wait(self.refresh_s)
 
     def _series(self) -> IntensitySeries:
         with self._lock:
@@ -644,8 +684,9 @@ class LiveIntensity:
             if kind in self._warned:
                 return
             self._warned.add(kind)
+        detail = " ".join(str(error).split())  # one line, whatever the API sent
         warnings.warn(
-            f"lightning-carbon: live carbon intensity for {self.provider.zone} failed ({error}); "
+            f"lightning-carbon: live carbon intensity for {self.provider.zone} failed ({detail}); "
             f"using {self.fallback.gco2_per_kWh:g} g/kWh for {self.fallback.region} from "
             f"{self.fallback.source} while it does",
             LiveIntensityWarning,
