@@ -29,8 +29,10 @@ import torch
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 
+from lightning_carbon.energy_slices import EnergySlices
 from lightning_carbon.footprint import resolve_pue
 from lightning_carbon.intensity.choice import resolve_intensity
+from lightning_carbon.intensity.series import EnergySample
 from lightning_carbon.meter import EnergyMeter
 from lightning_carbon.reading import EnergyReading
 from lightning_carbon.records import RunRecords
@@ -139,6 +141,7 @@ class CarbonCallback(Callback):
         self._sensor_factory = sensors
         self.totals = RunTotals(self.pue)
         self._meter: EnergyMeter | None = None
+        self._slices: EnergySlices | None = None
         self._records: RunRecords | None = None
         self._epoch_validation: EnergyReading | None = None
         self._warned: set[str] = set()
@@ -152,6 +155,8 @@ class CarbonCallback(Callback):
         output_dir = self._resolve_output_dir(trainer)
         if self._meter is None:
             self._meter = self._make_meter(trainer).start()
+            if self.intensity_choice.is_live:
+                self._slices = EnergySlices(self._meter)
             self.intensity_choice.start()
             rank_zero_info("lightning-carbon meters:\n" + self._meter.describe())
             if self.intensity_choice.note:
@@ -168,6 +173,7 @@ class CarbonCallback(Callback):
         if self._meter is not None:
             self._meter.close()
             self._meter = None
+            self._slices = None
         self.intensity_choice.close()
 
     # -- training epochs ------------------------------------------------------------------
@@ -176,6 +182,15 @@ class CarbonCallback(Callback):
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._epoch_validation = None
         self._begin("train_epoch")
+        if self._slices is not None:
+            self._slices.begin()
+
+    @_guarded
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any, **kwargs: Any
+    ) -> None:
+        if self._slices is not None:
+            self._slices.tick()
 
     @_guarded
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -193,7 +208,10 @@ class CarbonCallback(Callback):
 
     @_guarded
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        epoch, validation = self._gather(trainer, self._end("train_epoch"), self._epoch_validation)
+        samples = self._slices.end() if self._slices is not None else []
+        (epoch, validation), samples = self._gather(
+            trainer, self._end("train_epoch"), self._epoch_validation, samples=samples
+        )
         if epoch is None:
             return
         if self._records is not None:
@@ -201,7 +219,7 @@ class CarbonCallback(Callback):
         record = self.totals.add_epoch(
             epoch,
             validation,
-            intensity=self.intensity_choice.over(epoch.start_utc, epoch.end_utc),
+            intensity=self.intensity_choice.over(epoch.start_utc, epoch.end_utc, samples),
             epoch_index=trainer.current_epoch,
             done_steps=trainer.global_step,
             total_steps=trainer.estimated_stepping_batches,
@@ -287,7 +305,7 @@ class CarbonCallback(Callback):
     def _finish_inference(
         self, trainer: pl.Trainer, stage: str, reading: EnergyReading | None
     ) -> None:
-        (merged,) = self._gather(trainer, reading)
+        (merged,), _ = self._gather(trainer, reading)
         if merged is None:
             return
         record = self.totals.add_inference(
@@ -303,27 +321,33 @@ class CarbonCallback(Callback):
             self._write_summary(trainer, partial_reason=None)
 
     def _gather(
-        self, trainer: pl.Trainer, *readings: EnergyReading | None
-    ) -> list[EnergyReading | None]:
-        """Each reading summed over all ranks, device labels qualified by node in DDP.
+        self,
+        trainer: pl.Trainer,
+        *readings: EnergyReading | None,
+        samples: Sequence[EnergySample] = (),
+    ) -> tuple[list[EnergyReading | None], list[EnergySample]]:
+        """Each reading summed over all ranks (device labels qualified by node in DDP), and
+        the energy samples of all ranks, so every rank weighs live intensity alike.
 
         A collective: every rank calls it at the same hook, also one with nothing to give
         (``None``), so that a rank whose metering failed never leaves the others waiting.
         """
         import torch.distributed as dist
 
-        local = [None if r is None else r.to_dict() for r in readings]
+        local = (trainer.node_rank, [None if r is None else r.to_dict() for r in readings])
         if trainer.world_size == 1 or not (dist.is_available() and dist.is_initialized()):
-            per_rank = [(trainer.node_rank, local)]
+            per_rank = [(local, list(samples))]
         else:
             per_rank = [None] * trainer.world_size
-            dist.all_gather_object(per_rank, (trainer.node_rank, local))
-        return [
+            dist.all_gather_object(per_rank, (local, list(samples)))
+        merged = [
             RunTotals.merge_ranks(
-                [(node, dicts[i]) for node, dicts in per_rank], qualify=trainer.world_size > 1
+                [(node, dicts[i]) for (node, dicts), _ in per_rank],
+                qualify=trainer.world_size > 1,
             )
             for i in range(len(readings))
         ]
+        return merged, [sample for _, rank_samples in per_rank for sample in rank_samples]
 
     def _write_restored_epochs(self) -> None:
         """After a resume into a new output dir, the records start with the restored epochs."""

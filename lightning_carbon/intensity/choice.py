@@ -11,10 +11,12 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
+from lightning_carbon.intensity.series import EnergySample
 from lightning_carbon.intensity.table import (
     CarbonIntensity,
     check_intensity,
@@ -45,11 +47,21 @@ class IntensityChoice:
         """The latest known intensity."""
         return self._live.current() if self._live is not None else self.base
 
-    def over(self, start_utc: str, end_utc: str) -> CarbonIntensity:
-        """The intensity over a window given as ISO-8601 UTC times (live: time-weighted)."""
+    @property
+    def is_live(self) -> bool:
+        """Whether a live source is in use (then energy samples sharpen :meth:`over`)."""
+        return self._live is not None
+
+    def over(
+        self, start_utc: str, end_utc: str, energy_samples: Sequence[EnergySample] = ()
+    ) -> CarbonIntensity:
+        """The intensity over a window given as ISO-8601 UTC times. Live: energy-weighted by
+        ``energy_samples`` (``(start, end, joules)``), else time-weighted."""
         if self._live is None or not start_utc or not end_utc:
             return self.base
-        return self._live.over(datetime.fromisoformat(start_utc), datetime.fromisoformat(end_utc))
+        return self._live.over(
+            datetime.fromisoformat(start_utc), datetime.fromisoformat(end_utc), energy_samples
+        )
 
     def summary(self, gco2e: float, facility_kWh: float) -> dict[str, Any]:
         """The intensity a run effectively used, with its source, for ``summary.json``."""
