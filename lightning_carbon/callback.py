@@ -127,7 +127,9 @@ class CarbonCallback(Callback):
             raise ValueError(f"monitor_epochs must be >= 1, got {monitor_epochs!r}")
         if on_budget not in _BUDGET_ACTIONS:
             raise ValueError(f"on_budget must be one of {_BUDGET_ACTIONS}, got {on_budget!r}")
-        self.country = country if country is not None else os.environ.get("LIGHTNING_CARBON_COUNTRY")
+        self.country = (
+            country if country is not None else os.environ.get("LIGHTNING_CARBON_COUNTRY")
+        )
         self.intensity_choice = resolve_intensity(self.country, carbon_intensity, live_zone)
         self.pue = resolve_pue(pue)
         self.monitor_epochs = monitor_epochs
@@ -227,7 +229,10 @@ class CarbonCallback(Callback):
         )
         for name, value in record["metrics"].items():
             pl_module.log(
-                name, value, on_step=False, on_epoch=True,
+                name,
+                value,
+                on_step=False,
+                on_epoch=True,
                 prog_bar=self.prog_bar and name == "carbon/epoch_gCO2e",
             )
         if self._records is not None:

@@ -42,8 +42,10 @@ class EnergySlices:
         slice_s: float = DEFAULT_SLICE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if isinstance(slice_s, bool) or not isinstance(slice_s, (int, float)) or not (
-            0 < slice_s < math.inf
+        if (
+            isinstance(slice_s, bool)
+            or not isinstance(slice_s, (int, float))
+            or not (0 < slice_s < math.inf)
         ):
             raise ValueError(f"slice_s must be a finite number > 0, got {slice_s!r}")
         self._meter = meter

@@ -87,21 +87,33 @@ class _EquivalentSpec:
 
 
 _CAR = _EquivalentSpec(
-    "eu_new_car_2024", 1.0, "km", "driving an average new car in the EU",
+    "eu_new_car_2024",
+    1.0,
+    "km",
+    "driving an average new car in the EU",
     "EEA, average new car registered in the EU, 2024",
 )
 _OTHER_EQUIVALENTS = (
     _EquivalentSpec(
-        "train_per_passenger_km", 1.0, "km", "travelling by train",
+        "train_per_passenger_km",
+        1.0,
+        "km",
+        "travelling by train",
         "UK government GHG conversion factors 2020, rail (via the Green Algorithms calculator)",
     ),
     _EquivalentSpec(
-        "flight_economy_per_passenger_km", 1.0, "km", "flying economy class",
+        "flight_economy_per_passenger_km",
+        1.0,
+        "km",
+        "flying economy class",
         "UK government GHG conversion factors 2020, economy flight "
         "(via the Green Algorithms calculator)",
     ),
     _EquivalentSpec(
-        "tree_year", 12.0, "months", "one tree absorbing CO2",
+        "tree_year",
+        12.0,
+        "months",
+        "one tree absorbing CO2",
         "Green Algorithms calculator reference value: 11 kg CO2 per tree per year",
     ),
 )

@@ -118,7 +118,8 @@ class CarbonBudget:
     def __init__(self, budget_gco2e: float, trial_estimate_gco2e: float | None = None) -> None:
         self.budget_gco2e = _positive("budget_gco2e", budget_gco2e)
         self.trial_estimate_gco2e = (
-            None if trial_estimate_gco2e is None
+            None
+            if trial_estimate_gco2e is None
             else _positive("trial_estimate_gco2e", trial_estimate_gco2e)
         )
 
@@ -127,7 +128,8 @@ class CarbonBudget:
         finished = study.get_trials(deepcopy=False, states=FINISHED)
         costs = [
             (trial.state, float(trial.user_attrs[GCO2E_ATTR]))
-            for trial in finished if GCO2E_ATTR in trial.user_attrs
+            for trial in finished
+            if GCO2E_ATTR in trial.user_attrs
         ]
         complete = [gco2e for state, gco2e in costs if state == TrialState.COMPLETE]
         if self.trial_estimate_gco2e is not None:
@@ -188,7 +190,10 @@ def create_carbon_study(
         ['val_dice', 'gco2e']
     """
     study = optuna.create_study(
-        study_name=study_name, storage=storage, sampler=sampler, load_if_exists=load_if_exists,
+        study_name=study_name,
+        storage=storage,
+        sampler=sampler,
+        load_if_exists=load_if_exists,
         directions=["maximize", "minimize"],
     )
     with warnings.catch_warnings():
@@ -243,8 +248,6 @@ def select_trial(
 
 
 def _positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-        0 < value < math.inf
-    ):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < math.inf):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)

@@ -67,13 +67,24 @@ def energy_plot(
             value = kWh.get(component, 0.0) / scale
             kind = provenance[i].get(component) or "estimated"
             seen.add(kind)
-            axes.bar(x[i], value, bottom=bottoms[i], color=color, edgecolor="black",
-                     linewidth=0.5, hatch=_HATCHES.get(kind, ""))
+            axes.bar(
+                x[i],
+                value,
+                bottom=bottoms[i],
+                color=color,
+                edgecolor="black",
+                linewidth=0.5,
+                hatch=_HATCHES.get(kind, ""),
+            )
             bottoms[i] += value
-    handles = [Patch(color=_COMPONENT_COLORS.get(c, _OTHER_COLOR), label=c.upper())
-               for c in components]
-    handles += [Patch(facecolor="white", edgecolor="black", hatch=_HATCHES.get(k, ""), label=k)
-                for k in _HATCHES if k in seen]
+    handles = [
+        Patch(color=_COMPONENT_COLORS.get(c, _OTHER_COLOR), label=c.upper()) for c in components
+    ]
+    handles += [
+        Patch(facecolor="white", edgecolor="black", hatch=_HATCHES.get(k, ""), label=k)
+        for k in _HATCHES
+        if k in seen
+    ]
     _legend_outside(axes, handles)
     axes.set_xticks(x)
     axes.set_xlabel("epoch")
@@ -94,11 +105,18 @@ def carbon_plot(
     ]
     scale, unit = _unit(max(total + [g for _, g in forecast]), _MASS_UNITS)
     figure, axes = _figure()
-    axes.plot(x, [g / scale for g in total], marker="o", color=_REGION_COLOR,
-              label="emitted so far")
+    axes.plot(
+        x, [g / scale for g in total], marker="o", color=_REGION_COLOR, label="emitted so far"
+    )
     if forecast:
-        axes.plot([xi for xi, _ in forecast], [g / scale for _, g in forecast], marker="s",
-                  linestyle="--", color=_OWN_COLOR, label="forecast:\nwhole run")
+        axes.plot(
+            [xi for xi, _ in forecast],
+            [g / scale for _, g in forecast],
+            marker="s",
+            linestyle="--",
+            color=_OWN_COLOR,
+            label="forecast:\nwhole run",
+        )
     axes.set_ylim(bottom=0)
     axes.set_xticks(x)
     axes.set_xlabel("epoch")
@@ -121,19 +139,30 @@ def region_plot(emissions: Sequence[RegionEmission], path: str | os.PathLike[str
     figure, axes = _figure()
     y = list(range(len(emissions)))[::-1]
     for yi, e in zip(y, emissions, strict=True):
-        axes.barh(yi, e.gco2e / scale, color=_OWN_COLOR if e.own else _REGION_COLOR,
-                  edgecolor="black", linewidth=0.5, hatch="xx" if e.deprecated else "")
+        axes.barh(
+            yi,
+            e.gco2e / scale,
+            color=_OWN_COLOR if e.own else _REGION_COLOR,
+            edgecolor="black",
+            linewidth=0.5,
+            hatch="xx" if e.deprecated else "",
+        )
         year = e.intensity.year if e.intensity.year is not None else "year unknown"
-        axes.annotate(f" {e.intensity.gco2_per_kWh:.4g} g/kWh, {year}",
-                      (e.gco2e / scale, yi), va="center", fontsize="small")
+        axes.annotate(
+            f" {e.intensity.gco2_per_kWh:.4g} g/kWh, {year}",
+            (e.gco2e / scale, yi),
+            va="center",
+            fontsize="small",
+        )
     axes.set_yticks(y, [e.name for e in emissions])
     axes.set_xlim(0, max(e.gco2e for e in emissions) / scale * 1.35 or 1.0)
     axes.set_xlabel(f"emissions at PUE {emissions[0].pue:.3g} ({unit})")
     axes.set_title("The same energy on other grids")
     handles = [Patch(color=_OWN_COLOR, label="the run's own grid")]
     if any(e.deprecated for e in emissions):
-        handles.append(Patch(facecolor="white", edgecolor="black", hatch="xx",
-                             label="deprecated data"))
+        handles.append(
+            Patch(facecolor="white", edgecolor="black", hatch="xx", label="deprecated data")
+        )
     axes.legend(handles=handles, loc="lower right", fontsize="small")
     return _save(figure, path)
 

@@ -83,7 +83,11 @@ class EnergyReading:
         """The weakest provenance of each component's devices."""
         return {
             c: least_direct(
-                [p for d, p in self.provenance_by_device.items() if self.component_by_device[d] == c]
+                [
+                    p
+                    for d, p in self.provenance_by_device.items()
+                    if self.component_by_device[d] == c
+                ]
             )
             for c in self.energy_J_by_component
         }
@@ -112,7 +116,11 @@ class EnergyReading:
             component_by_device={**self.component_by_device, **other.component_by_device},
             provenance_by_device={
                 d: least_direct(
-                    [m[d] for m in (self.provenance_by_device, other.provenance_by_device) if d in m]
+                    [
+                        m[d]
+                        for m in (self.provenance_by_device, other.provenance_by_device)
+                        if d in m
+                    ]
                 )
                 for d in energy
             },

@@ -37,8 +37,13 @@ DEFAULT_OUT = "carbon-report"
 
 Warn = Callable[[str], None]
 
-_INTENSITY_DEFAULTS = {"region": "unknown", "code": "", "year": None, "source": "unknown",
-                       "basis": "unknown"}
+_INTENSITY_DEFAULTS = {
+    "region": "unknown",
+    "code": "",
+    "year": None,
+    "source": "unknown",
+    "basis": "unknown",
+}
 
 
 @dataclass
@@ -111,7 +116,10 @@ def load_run(path: str | Path, warn: Warn) -> RunReport | None:
         warn(f"skipped {given}: no valid summary.json and no valid epoch records")
         return None
     return RunReport(
-        label, records.directory, _rebuild_summary(epochs, records.epochs_path), epochs,
+        label,
+        records.directory,
+        _rebuild_summary(epochs, records.epochs_path),
+        epochs,
         totals_from="epochs.jsonl",
     )
 
@@ -163,9 +171,7 @@ def _summary_problem(data: Any) -> str | None:
 
 
 def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    )
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _read_epochs(records: RunRecords, warn: Warn) -> list[dict[str, Any]]:
@@ -245,18 +251,20 @@ def _rebuild_summary(epochs: list[dict[str, Any]], source: Path) -> dict[str, An
         "energy_kWh": energy_kWh,
         "facility_energy_kWh": facility_kWh,
         "gco2e": gco2e,
-        "training": {"energy_kWh": fit.energy_kWh, "gco2e": train_gco2e,
-                     "energy_kWh_by_component": by_component},
+        "training": {
+            "energy_kWh": fit.energy_kWh,
+            "gco2e": train_gco2e,
+            "energy_kWh_by_component": by_component,
+        },
         "inference": inference,
         "energy_kWh_by_component": by_component,
         "provenance_by_component": fit.provenance_by_component,
         "provenance": fit.provenance,
-        "intensity": _common_or_effective(
-            [r["intensity"] for r in epochs], gco2e, facility_kWh
-        ),
+        "intensity": _common_or_effective([r["intensity"] for r in epochs], gco2e, facility_kWh),
         "pue": _common_pue(
             [{"value": r["pue"], "source": "as recorded in epochs.jsonl"} for r in epochs],
-            energy_kWh, facility_kWh,
+            energy_kWh,
+            facility_kWh,
         ),
         "equivalents": [asdict(e) for e in equivalents(gco2e)],
         "notes": list(fit.notes),
@@ -407,14 +415,16 @@ def build_report(
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = _write_plots(runs, emissions, out_dir, _warn)
-    markdown = "\n".join([
-        "# Carbon report\n",
-        _statement(total),
-        _runs_table(runs),
-        _regions_table(total, emissions),
-        _plots_section(plots),
-        _warnings_section(warnings),
-    ])
+    markdown = "\n".join(
+        [
+            "# Carbon report\n",
+            _statement(total),
+            _runs_table(runs),
+            _regions_table(total, emissions),
+            _plots_section(plots),
+            _warnings_section(warnings),
+        ]
+    )
     markdown_path = out_dir / "report.md"
     markdown_path.write_text(markdown.rstrip() + "\n", encoding="utf-8")
     return Report(runs, total, emissions, warnings, markdown_path, [p for _, p in plots])
@@ -433,8 +443,7 @@ def _intensity_text(intensity: dict[str, Any]) -> str:
     if not intensity:
         return "unknown"
     year = f", {intensity['year']}" if intensity.get("year") else ""
-    return (f"{intensity['gco2_per_kWh']:.4g} gCO2e/kWh, "
-            f"{intensity.get('region', 'unknown')}{year}")
+    return f"{intensity['gco2_per_kWh']:.4g} gCO2e/kWh, {intensity.get('region', 'unknown')}{year}"
 
 
 def _runs_table(runs: Sequence[RunReport]) -> str:
@@ -446,11 +455,22 @@ def _runs_table(runs: Sequence[RunReport]) -> str:
     for run in runs:
         row = run.row()
         status = row["status"] + (f" ({row['reason']})" if row["reason"] else "")
-        lines.append("| " + " | ".join(_cell(c) for c in (
-            row["run"], row["epochs"], format_energy(row["energy_kWh"]),
-            format_mass(row["gco2e"]), row["provenance"] or "unmetered",
-            _intensity_text(row["intensity"]), status,
-        )) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                _cell(c)
+                for c in (
+                    row["run"],
+                    row["epochs"],
+                    format_energy(row["energy_kWh"]),
+                    format_mass(row["gco2e"]),
+                    row["provenance"] or "unmetered",
+                    _intensity_text(row["intensity"]),
+                    status,
+                )
+            )
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -465,11 +485,22 @@ def _regions_table(total: dict[str, Any], emissions: Sequence[Any]) -> str:
     ]
     for e in emissions:
         name = f"**{e.name}** ({who})" if e.own else e.name
-        lines.append("| " + " | ".join(_cell(c) for c in (
-            f"{name}: {e.intensity.region}", format_mass(e.gco2e),
-            f"{e.intensity.gco2_per_kWh:.4g}", e.intensity.year or "unknown", e.intensity.basis,
-            e.intensity.source, e.note or "",
-        )) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                _cell(c)
+                for c in (
+                    f"{name}: {e.intensity.region}",
+                    format_mass(e.gco2e),
+                    f"{e.intensity.gco2_per_kWh:.4g}",
+                    e.intensity.year or "unknown",
+                    e.intensity.basis,
+                    e.intensity.source,
+                    e.note or "",
+                )
+            )
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -500,14 +531,29 @@ def _write_plots(
         if not any(r.get("stage") == "train" for r in run.epochs):
             continue
         slug = _slug(run.label, taken)
-        written.append((f"Energy per epoch: {run.label}",
-                        plots.energy_plot(run.epochs, out_dir / f"{slug}-energy.png",
-                                          title=f"Energy per epoch: {run.label}")))
-        written.append((f"Cumulative emissions: {run.label}",
-                        plots.carbon_plot(run.epochs, out_dir / f"{slug}-carbon.png",
-                                          title=f"Cumulative emissions: {run.label}")))
-    written.append(("The same energy on other grids",
-                    plots.region_plot(emissions, out_dir / "regions.png")))
+        written.append(
+            (
+                f"Energy per epoch: {run.label}",
+                plots.energy_plot(
+                    run.epochs,
+                    out_dir / f"{slug}-energy.png",
+                    title=f"Energy per epoch: {run.label}",
+                ),
+            )
+        )
+        written.append(
+            (
+                f"Cumulative emissions: {run.label}",
+                plots.carbon_plot(
+                    run.epochs,
+                    out_dir / f"{slug}-carbon.png",
+                    title=f"Cumulative emissions: {run.label}",
+                ),
+            )
+        )
+    written.append(
+        ("The same energy on other grids", plots.region_plot(emissions, out_dir / "regions.png"))
+    )
     return written
 
 
@@ -550,11 +596,16 @@ def _report(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
-        print("\n".join([
-            _statement(report.total), _runs_table(report.runs),
-            _regions_table(report.total, report.regions),
-            f"Report written to {report.markdown_path}",
-        ]))
+        print(
+            "\n".join(
+                [
+                    _statement(report.total),
+                    _runs_table(report.runs),
+                    _regions_table(report.total, report.regions),
+                    f"Report written to {report.markdown_path}",
+                ]
+            )
+        )
     return 0
 
 
@@ -563,12 +614,22 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report", help="one carbon statement, table and plots for one or many runs"
     )
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
-                        help="a run directory holding carbon/, or that carbon/ directory")
-    parser.add_argument("--out", default=DEFAULT_OUT,
-                        help=f"where report.md and the plots go (default: {DEFAULT_OUT})")
+    parser.add_argument(
+        "run_dirs",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="a run directory holding carbon/, or that carbon/ directory",
+    )
+    parser.add_argument(
+        "--out",
+        default=DEFAULT_OUT,
+        help=f"where report.md and the plots go (default: {DEFAULT_OUT})",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--regions", type=_regions_arg, default=None,
-                        help="comma-separated regions for the what-if table "
-                             "(default: DNK,EST,EU27,USA,WORLD)")
+    parser.add_argument(
+        "--regions",
+        type=_regions_arg,
+        default=None,
+        help="comma-separated regions for the what-if table (default: DNK,EST,EU27,USA,WORLD)",
+    )
     parser.set_defaults(func=_report)

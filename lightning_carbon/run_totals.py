@@ -66,13 +66,13 @@ class RunTotals:
         With ``qualify``, device labels get their node, e.g. ``node1/gpu:0``; labels are unique
         per node because each rank meters its own GPU and only local rank 0 the node.
         """
-        readings = [
-            (node, EnergyReading.from_dict(d)) for node, d in per_rank if d is not None
-        ]
+        readings = [(node, EnergyReading.from_dict(d)) for node, d in per_rank if d is not None]
         if not readings:
             return None
-        label = (lambda node, device: f"node{node}/{device}") if qualify else (
-            lambda node, device: device
+        label = (
+            (lambda node, device: f"node{node}/{device}")
+            if qualify
+            else (lambda node, device: device)
         )
         energy: dict[str, float] = {}
         component: dict[str, str] = {}
@@ -131,7 +131,10 @@ class RunTotals:
             metrics["energy/predicted_total_kWh"] = self.latest_forecast.energy_kWh
             metrics["carbon/predicted_total_gCO2e"] = self.latest_forecast.gco2e
             if self.first_forecast is None:
-                self.first_forecast = {**self.latest_forecast.to_dict(), "after_epochs": forecast_from}
+                self.first_forecast = {
+                    **self.latest_forecast.to_dict(),
+                    "after_epochs": forecast_from,
+                }
         record = {
             "stage": "train",
             "epoch": epoch_index,
@@ -201,28 +204,44 @@ class RunTotals:
             return []
         findings = []
         for what, budget, used, predicted, fmt in (
-            ("energy", budget_kwh, self.fit_total.energy_kWh,
-             self.latest_forecast.energy_kWh if self.latest_forecast else None, format_energy),
-            ("carbon", budget_gco2e, self.gco2e,
-             self.latest_forecast.gco2e if self.latest_forecast else None, format_mass),
+            (
+                "energy",
+                budget_kwh,
+                self.fit_total.energy_kWh,
+                self.latest_forecast.energy_kWh if self.latest_forecast else None,
+                format_energy,
+            ),
+            (
+                "carbon",
+                budget_gco2e,
+                self.gco2e,
+                self.latest_forecast.gco2e if self.latest_forecast else None,
+                format_mass,
+            ),
         ):
             if budget is None:
                 continue
             per_epoch = used / len(self.epochs)
             if predicted is not None and predicted > budget:
-                findings.append((
-                    f"{what}-forecast",
-                    f"the {what} forecast of {fmt(predicted)} is over the budget of "
-                    f"{fmt(budget)}", False,
-                ))
+                findings.append(
+                    (
+                        f"{what}-forecast",
+                        f"the {what} forecast of {fmt(predicted)} is over the budget of "
+                        f"{fmt(budget)}",
+                        False,
+                    )
+                )
             if used > budget or (not self.run_done and used + per_epoch > budget):
-                findings.append((
-                    f"{what}-reached",
-                    f"the {what} budget of {fmt(budget)} "
-                    f"{'is passed' if used > budget else 'would be passed by the next epoch'}: "
-                    f"{fmt(used)} used, about "
-                    f"{fmt(per_epoch)} per epoch.", True,
-                ))
+                findings.append(
+                    (
+                        f"{what}-reached",
+                        f"the {what} budget of {fmt(budget)} "
+                        f"{'is passed' if used > budget else 'would be passed by the next epoch'}: "
+                        f"{fmt(used)} used, about "
+                        f"{fmt(per_epoch)} per epoch.",
+                        True,
+                    )
+                )
         return findings
 
     def final_metrics(self) -> dict[str, float]:

@@ -45,10 +45,9 @@ def pareto_front(
     """
     points = _points(results, metric, cost)
     front = [
-        i for i, (m_i, c_i) in enumerate(points)
-        if not any(
-            m_j >= m_i and c_j <= c_i and (m_j > m_i or c_j < c_i) for m_j, c_j in points
-        )
+        i
+        for i, (m_i, c_i) in enumerate(points)
+        if not any(m_j >= m_i and c_j <= c_i and (m_j > m_i or c_j < c_i) for m_j, c_j in points)
     ]
     return [results[i] for i in sorted(front, key=lambda i: (points[i][1], -points[i][0], i))]
 
@@ -84,9 +83,7 @@ def select_model(
     """
     check_selection(tolerance, budget_gco2e)
     points = _points(results, metric, cost)
-    affordable = [
-        i for i, (_, c) in enumerate(points) if budget_gco2e is None or c <= budget_gco2e
-    ]
+    affordable = [i for i, (_, c) in enumerate(points) if budget_gco2e is None or c <= budget_gco2e]
     if not affordable:
         cheapest = min(c for _, c in points)
         raise ValueError(

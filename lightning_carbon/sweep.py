@@ -170,19 +170,37 @@ class PrecisionSweepResult:
     def to_markdown(self) -> str:
         """The table, mean ± standard deviation over the repeats, and what it rests on."""
         table = _markdown_table(
-            ["Precision", "Runs", "Energy (Wh)", "gCO2e", "Time (s)", "Samples/s", "Dice",
-             f"Energy saving vs {BASELINE}", f"gCO2e saving vs {BASELINE}"],
             [
-                [row.precision, row.runs, _pm(row.energy_kWh, 1000.0), _pm(row.gco2e),
-                 _pm(row.time_s), _pm(row.samples_per_s), _pm(row.val_dice, spec=".3f"),
-                 _saving(row, row.energy_saving), _saving(row, row.gco2e_saving)]
+                "Precision",
+                "Runs",
+                "Energy (Wh)",
+                "gCO2e",
+                "Time (s)",
+                "Samples/s",
+                "Dice",
+                f"Energy saving vs {BASELINE}",
+                f"gCO2e saving vs {BASELINE}",
+            ],
+            [
+                [
+                    row.precision,
+                    row.runs,
+                    _pm(row.energy_kWh, 1000.0),
+                    _pm(row.gco2e),
+                    _pm(row.time_s),
+                    _pm(row.samples_per_s),
+                    _pm(row.val_dice, spec=".3f"),
+                    _saving(row, row.energy_saving),
+                    _saving(row, row.gco2e_saving),
+                ]
                 for row in self.rows
             ],
         )
         repeats = self.settings["repeats"]
         how = (
             f"Mean ± standard deviation over {repeats} repeats, order alternated between them"
-            if repeats > 1 else "One run per precision"
+            if repeats > 1
+            else "One run per precision"
         )
         warmup = "after a warm-up run per precision" if self.warmup_runs else "no warm-up"
         return (
@@ -243,12 +261,23 @@ def precision_sweep(
     _check_int("repeats", repeats, 1)
     _check_int("max_epochs", max_epochs, 1)
     _check_int("seed", seed, 0)
-    if isinstance(cooldown_s, bool) or not isinstance(cooldown_s, (int, float)) or not (
-        0 <= cooldown_s < math.inf
+    if (
+        isinstance(cooldown_s, bool)
+        or not isinstance(cooldown_s, (int, float))
+        or not (0 <= cooldown_s < math.inf)
     ):
         raise ValueError(f"cooldown_s must be a finite number >= 0, got {cooldown_s!r}")
-    runner = _Runner(model_factory, datamodule_factory, device, seed, Path(output_dir),
-                     callback_kwargs, trainer_kwargs, cooldown_s, progress)
+    runner = _Runner(
+        model_factory,
+        datamodule_factory,
+        device,
+        seed,
+        Path(output_dir),
+        callback_kwargs,
+        trainer_kwargs,
+        cooldown_s,
+        progress,
+    )
     warmup_runs = [runner.run(p, None, "warmup", _WARMUP_LIMITS) for p in chosen] if warmup else []
     runs = [
         runner.run(p, repeat, f"r{repeat}", {"max_epochs": max_epochs})
@@ -256,15 +285,25 @@ def precision_sweep(
         for p in (chosen if repeat % 2 == 0 else chosen[::-1])
     ]
     settings = {
-        "precisions": list(chosen), "repeats": repeats, "max_epochs": max_epochs,
-        "warmup": warmup, "cooldown_s": cooldown_s, "seed": seed,
+        "precisions": list(chosen),
+        "repeats": repeats,
+        "max_epochs": max_epochs,
+        "warmup": warmup,
+        "cooldown_s": cooldown_s,
+        "seed": seed,
     }
-    result = PrecisionSweepResult(device, _precision_rows(chosen, runs), runs, warmup_runs,
-                                  settings)
-    result.files.update(_write_tables(
-        Path(output_dir), "precision_sweep", _precision_csv(result.rows), result.to_dict(),
-        result.to_markdown(),
-    ))
+    result = PrecisionSweepResult(
+        device, _precision_rows(chosen, runs), runs, warmup_runs, settings
+    )
+    result.files.update(
+        _write_tables(
+            Path(output_dir),
+            "precision_sweep",
+            _precision_csv(result.rows),
+            result.to_dict(),
+            result.to_markdown(),
+        )
+    )
     return result
 
 
@@ -272,7 +311,9 @@ def _precision_rows(precisions: Sequence[str], runs: Sequence[SweepRun]) -> list
     rows = [_precision_row(p, [run for run in runs if run.precision == p]) for p in precisions]
     base = next((row for row in rows if row.precision == BASELINE), None)
     return [
-        row if base is None or row is base else replace(
+        row
+        if base is None or row is base
+        else replace(
             row,
             energy_saving=_fraction_saved(row.energy_kWh.mean, base.energy_kWh.mean),
             gco2e_saving=_fraction_saved(row.gco2e.mean, base.gco2e.mean),
@@ -371,9 +412,16 @@ class WidthSweepResult:
         table = _markdown_table(
             ["F", "Parameters", "Dice", "Energy (Wh)", "gCO2e", "Time (s)", "Pareto", "Pick"],
             [
-                [row.filters, row.parameters, _number(row.val_dice, ".3f"),
-                 _number(row.energy_kWh * 1000.0), _number(row.gco2e), _number(row.time_s),
-                 "yes" if row in self.front else "", "yes" if row is self.pick else ""]
+                [
+                    row.filters,
+                    row.parameters,
+                    _number(row.val_dice, ".3f"),
+                    _number(row.energy_kWh * 1000.0),
+                    _number(row.gco2e),
+                    _number(row.time_s),
+                    "yes" if row in self.front else "",
+                    "yes" if row is self.pick else "",
+                ]
                 for row in self.rows
             ],
         )
@@ -388,17 +436,40 @@ class WidthSweepResult:
         figure = Figure(figsize=(7.0, 4.5), dpi=100, layout="constrained")
         FigureCanvasAgg(figure)
         axes = figure.add_subplot()
-        axes.scatter([r.gco2e for r in self.rows], [r.val_dice for r in self.rows],
-                     color="#8c8c8c", label="U-Net of width F", zorder=2)
-        axes.plot([r.gco2e for r in self.front], [r.val_dice for r in self.front], "-o",
-                  color="#4c72b0", label="Pareto front", zorder=3)
-        axes.scatter([self.pick.gco2e], [self.pick.val_dice], s=220, facecolors="none",
-                     edgecolors="#c44e52", linewidths=2, zorder=4,
-                     label=f"pick: F={self.pick.filters} (within {self.tolerance:g} Dice)")
+        axes.scatter(
+            [r.gco2e for r in self.rows],
+            [r.val_dice for r in self.rows],
+            color="#8c8c8c",
+            label="U-Net of width F",
+            zorder=2,
+        )
+        axes.plot(
+            [r.gco2e for r in self.front],
+            [r.val_dice for r in self.front],
+            "-o",
+            color="#4c72b0",
+            label="Pareto front",
+            zorder=3,
+        )
+        axes.scatter(
+            [self.pick.gco2e],
+            [self.pick.val_dice],
+            s=220,
+            facecolors="none",
+            edgecolors="#c44e52",
+            linewidths=2,
+            zorder=4,
+            label=f"pick: F={self.pick.filters} (within {self.tolerance:g} Dice)",
+        )
         for row in self.rows:
             text = f"F={row.filters}" + (" (pick)" if row is self.pick else "")
-            axes.annotate(text, (row.gco2e, row.val_dice), textcoords="offset points",
-                          xytext=(6, 6), fontsize="small")
+            axes.annotate(
+                text,
+                (row.gco2e, row.val_dice),
+                textcoords="offset points",
+                xytext=(6, 6),
+                fontsize="small",
+            )
         axes.margins(x=0.15, y=0.1)  # room for the labels
         axes.set_xlabel("emissions of training (gCO2e)")
         axes.set_ylabel("validation Dice")
@@ -457,8 +528,17 @@ def width_sweep(
 
         model_factory = model_factory or (lambda width: SegmentationModule(filters=width))
         datamodule_factory = datamodule_factory or demo_datamodule
-    runner = _Runner(model_factory, datamodule_factory, device, seed, Path(output_dir),
-                     callback_kwargs, trainer_kwargs, 0.0, progress)
+    runner = _Runner(
+        model_factory,
+        datamodule_factory,
+        device,
+        seed,
+        Path(output_dir),
+        callback_kwargs,
+        trainer_kwargs,
+        0.0,
+        progress,
+    )
     if warmup:
         runner.run(precision, None, f"warmup-F{widths[0]}", _WARMUP_LIMITS, widths[0])
     rows = []
@@ -466,16 +546,27 @@ def width_sweep(
         run = runner.run(precision, 0, f"F{width}", {"max_epochs": max_epochs}, width)
         if run.val_dice is None:
             raise ValueError(f"the model of width F={width} logged no {METRIC!r} to compare by")
-        rows.append(WidthRow(width, runner.last_parameters, run.val_dice, run.energy_kWh,
-                             run.gco2e, run.time_s, run.samples_per_s))
+        rows.append(
+            WidthRow(
+                width,
+                runner.last_parameters,
+                run.val_dice,
+                run.energy_kWh,
+                run.gco2e,
+                run.time_s,
+                run.samples_per_s,
+            )
+        )
     pick = select_model(rows, METRIC, tolerance, budget_gco2e)
-    result = WidthSweepResult(rows, pareto_front(rows, METRIC), pick, tolerance, budget_gco2e,
-                              precision)
-    table = [
-        {**asdict(row), "pareto": row in result.front, "pick": row is pick} for row in rows
-    ]
-    result.files.update(_write_tables(Path(output_dir), "width_sweep", table, result.to_dict(),
-                                      result.to_markdown()))
+    result = WidthSweepResult(
+        rows, pareto_front(rows, METRIC), pick, tolerance, budget_gco2e, precision
+    )
+    table = [{**asdict(row), "pareto": row in result.front, "pick": row is pick} for row in rows]
+    result.files.update(
+        _write_tables(
+            Path(output_dir), "width_sweep", table, result.to_dict(), result.to_markdown()
+        )
+    )
     if plot:
         result.files["png"] = result.plot(Path(output_dir) / "width_sweep.png")
     return result
@@ -552,11 +643,18 @@ class _Runner:
             samples[0] += extract_batch_size(batch)
 
         meter = CarbonCallback(output_dir=directory, **self.callback_kwargs)
-        trainer = pl.Trainer(**{
-            **_QUIET_TRAINER, "default_root_dir": directory, **self.trainer_kwargs, **limits,
-            "accelerator": self.accelerator, "devices": 1, "precision": precision,
-            "callbacks": [meter, LambdaCallback(on_train_batch_end=count)],
-        })
+        trainer = pl.Trainer(
+            **{
+                **_QUIET_TRAINER,
+                "default_root_dir": directory,
+                **self.trainer_kwargs,
+                **limits,
+                "accelerator": self.accelerator,
+                "devices": 1,
+                "precision": precision,
+                "callbacks": [meter, LambdaCallback(on_train_batch_end=count)],
+            }
+        )
         trainer.fit(model, datamodule=datamodule)
         total = meter.totals.fit_total
         if total is None:
@@ -688,11 +786,18 @@ def _write_tables(
 
 
 def _demo_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    callback = {"country": args.country, "carbon_intensity": args.carbon_intensity,
-                "pue": args.pue, "cpu_tdp_w": args.cpu_tdp_w}
+    callback = {
+        "country": args.country,
+        "carbon_intensity": args.carbon_intensity,
+        "pue": args.pue,
+        "cpu_tdp_w": args.cpu_tdp_w,
+    }
     return {
-        "max_epochs": args.epochs, "seed": args.seed, "accelerator": args.accelerator,
-        "output_dir": args.out, "progress": _progress,
+        "max_epochs": args.epochs,
+        "seed": args.seed,
+        "accelerator": args.accelerator,
+        "output_dir": args.out,
+        "progress": _progress,
         "callback_kwargs": {k: v for k, v in callback.items() if v is not None},
     }
 
@@ -712,8 +817,12 @@ def _precision_command(args: argparse.Namespace) -> int:
 
     with _lightning_quiet():
         result = precision_sweep(
-            lambda: SegmentationModule(filters=args.filters), data, precisions=args.precisions,
-            repeats=args.repeats, warmup=not args.no_warmup, cooldown_s=args.cooldown_s,
+            lambda: SegmentationModule(filters=args.filters),
+            data,
+            precisions=args.precisions,
+            repeats=args.repeats,
+            warmup=not args.no_warmup,
+            cooldown_s=args.cooldown_s,
             **_demo_kwargs(args),
         )
     print(result.to_markdown())
@@ -725,8 +834,12 @@ def _width_command(args: argparse.Namespace) -> int:
     data = _demo_data(args)
     with _lightning_quiet():
         result = width_sweep(
-            args.filters, datamodule_factory=data, precision=args.precision,
-            warmup=not args.no_warmup, tolerance=args.tolerance, budget_gco2e=args.budget_gco2e,
+            args.filters,
+            datamodule_factory=data,
+            precision=args.precision,
+            warmup=not args.no_warmup,
+            tolerance=args.tolerance,
+            budget_gco2e=args.budget_gco2e,
             **_demo_kwargs(args),
         )
     print(result.to_markdown())
@@ -765,16 +878,21 @@ def _str_list(text: str) -> list[str]:
 
 def _add_workload_options(parser: argparse.ArgumentParser, out: str) -> None:
     parser.add_argument("--epochs", type=int, default=1, help="epochs per run (default: 1)")
-    parser.add_argument("--images", type=int, default=64,
-                        help="synthetic nuclei images (default: 64)")
+    parser.add_argument(
+        "--images", type=int, default=64, help="synthetic nuclei images (default: 64)"
+    )
     parser.add_argument("--size", type=int, default=64, help="image side in px (default: 64)")
     parser.add_argument("--batch-size", type=int, default=8, help="batch size (default: 8)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
     parser.add_argument("--accelerator", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--no-warmup", action="store_true", help="skip the warm-up run")
     parser.add_argument("--country", default=None, help="where the machine runs (ISO code)")
-    parser.add_argument("--carbon-intensity", type=float, default=None,
-                        help="grid intensity in gCO2e/kWh (overrides --country)")
+    parser.add_argument(
+        "--carbon-intensity",
+        type=float,
+        default=None,
+        help="grid intensity in gCO2e/kWh (overrides --country)",
+    )
     parser.add_argument("--pue", default=None, help="data-centre PUE, a number or a survey")
     parser.add_argument("--cpu-tdp-w", type=float, default=None, help="override the CPU TDP (W)")
     parser.add_argument("--out", default=out, help=f"output folder (default: {out})")
@@ -791,22 +909,42 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     )
     precision.add_argument("--filters", type=int, default=8, help="U-Net width F (default: 8)")
     precision.add_argument("--repeats", type=int, default=2, help="runs per precision (default: 2)")
-    precision.add_argument("--precisions", type=_str_list, default=None,
-                           help="comma-separated, e.g. 32-true,bf16-mixed (default: all)")
-    precision.add_argument("--cooldown-s", type=float, default=DEFAULT_COOLDOWN_S,
-                           help=f"pause between runs in s (default: {DEFAULT_COOLDOWN_S:g})")
+    precision.add_argument(
+        "--precisions",
+        type=_str_list,
+        default=None,
+        help="comma-separated, e.g. 32-true,bf16-mixed (default: all)",
+    )
+    precision.add_argument(
+        "--cooldown-s",
+        type=float,
+        default=DEFAULT_COOLDOWN_S,
+        help=f"pause between runs in s (default: {DEFAULT_COOLDOWN_S:g})",
+    )
     _add_workload_options(precision, "sweeps/precision")
     precision.set_defaults(func=_precision_command)
 
     width = kinds.add_parser(
         "width", help="Dice against gCO2e for U-Net widths F, the Pareto front and a pick"
     )
-    width.add_argument("--filters", type=_int_list, default=[4, 8, 16],
-                       help="comma-separated widths F (default: 4,8,16)")
+    width.add_argument(
+        "--filters",
+        type=_int_list,
+        default=[4, 8, 16],
+        help="comma-separated widths F (default: 4,8,16)",
+    )
     width.add_argument("--precision", default=BASELINE, help=f"default: {BASELINE}")
-    width.add_argument("--tolerance", type=float, default=0.01,
-                       help="Dice below the best still acceptable (default: 0.01)")
-    width.add_argument("--budget-gco2e", type=float, default=None,
-                       help="pick only widths whose training emitted at most this")
+    width.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.01,
+        help="Dice below the best still acceptable (default: 0.01)",
+    )
+    width.add_argument(
+        "--budget-gco2e",
+        type=float,
+        default=None,
+        help="pick only widths whose training emitted at most this",
+    )
     _add_workload_options(width, "sweeps/width")
     width.set_defaults(func=_width_command)

@@ -117,7 +117,9 @@ def test_records_summary_and_statement(tmp_path):
         {"gpu": 100 / KWH, "cpu": 20 / KWH, "dram": 6 / KWH}
     )
     assert summary["provenance_by_component"] == {
-        "gpu": "measured", "cpu": "estimated", "dram": "estimated"
+        "gpu": "measured",
+        "cpu": "estimated",
+        "dram": "estimated",
     }
     assert summary["devices"]["gpu:0"]["energy_J"] == pytest.approx(100)
     assert summary["intensity"]["code"] == "DNK"
@@ -145,9 +147,7 @@ def test_test_and_predict_runs_are_metered(tmp_path):
     records = _read_jsonl(tmp_path / "csv" / "version_0" / "carbon" / "epochs.jsonl")
     assert [r["stage"] for r in records] == ["train", "test", "predict"]
     assert records[2]["energy_kWh"] == pytest.approx(13 / KWH)
-    summary = json.loads(
-        (tmp_path / "csv" / "version_0" / "carbon" / "summary.json").read_text()
-    )
+    summary = json.loads((tmp_path / "csv" / "version_0" / "carbon" / "summary.json").read_text())
     assert summary["inference"]["test"]["energy_kWh"] == pytest.approx(13 / KWH)
     assert summary["energy_kWh"] == pytest.approx((63 + 13 + 13) / KWH)
 
@@ -161,15 +161,22 @@ def test_sanity_check_is_not_metered(tmp_path):
 def test_resume_continues_totals_and_records(tmp_path):
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
     first = Trainer(
-        accelerator="cpu", max_epochs=1, callbacks=[_callback(), checkpoint],
-        logger=CSVLogger(tmp_path / "a"), enable_progress_bar=False,
+        accelerator="cpu",
+        max_epochs=1,
+        callbacks=[_callback(), checkpoint],
+        logger=CSVLogger(tmp_path / "a"),
+        enable_progress_bar=False,
         enable_model_summary=False,
     )
     first.fit(StepModel())
     second = Trainer(
-        accelerator="cpu", max_epochs=2, callbacks=[_callback()],
-        logger=CSVLogger(tmp_path / "b"), enable_progress_bar=False,
-        enable_model_summary=False, enable_checkpointing=False,
+        accelerator="cpu",
+        max_epochs=2,
+        callbacks=[_callback()],
+        logger=CSVLogger(tmp_path / "b"),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
     )
     second.fit(StepModel(), ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"))
     assert second.callback_metrics["energy/total_kWh"].item() == pytest.approx(126 / KWH)
@@ -204,9 +211,7 @@ def test_budget_warn_warns_once_per_finding_and_lets_training_finish(tmp_path):
     assert trainer.current_epoch == 3
 
 
-@pytest.mark.parametrize(
-    "budget", [{"budget_kwh": 100 / KWH}, {"budget_gco2e": 100 / KWH * DNK}]
-)
+@pytest.mark.parametrize("budget", [{"budget_kwh": 100 / KWH}, {"budget_gco2e": 100 / KWH * DNK}])
 def test_budget_stop_stops_before_the_budget_is_passed(tmp_path, budget):
     trainer = _trainer(tmp_path, _callback(on_budget="stop", **budget), max_epochs=5)
     with pytest.warns(CarbonBudgetWarning, match="Training stops now"):

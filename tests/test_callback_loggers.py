@@ -22,8 +22,13 @@ EXPECTED_TOTALS_KWH = [63 / KWH, 126 / KWH]
 
 def _fit(tmp_path, logger):
     trainer = Trainer(
-        accelerator="cpu", max_epochs=2, logger=logger, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+        accelerator="cpu",
+        max_epochs=2,
+        logger=logger,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
         callbacks=[CarbonCallback(country="DNK", sensors=step_sensors)],
     )
     trainer.fit(StepModel())
@@ -64,12 +69,25 @@ def test_a_real_tensorboard_server_serves_the_energy_scalars(tmp_path):
     _fit(tmp_path, TensorBoardLogger(tmp_path, name="tb"))
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(tmp_path / "tb"),
-         "--host", "127.0.0.1", "--port", str(port), "--load_fast", "false"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(tmp_path / "tb"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--load_fast",
+            "false",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    url = (f"http://127.0.0.1:{port}/data/plugin/scalars/scalars"
-           "?run=version_0&tag=energy%2Ftotal_kWh")
+    url = (
+        f"http://127.0.0.1:{port}/data/plugin/scalars/scalars?run=version_0&tag=energy%2Ftotal_kWh"
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -90,8 +90,13 @@ def test_the_callback_hands_each_epochs_energy_samples_to_the_live_source(tmp_pa
     callback = CarbonCallback(country="DNK", sensors=step_sensors)
     callback.intensity_choice = IntensityChoice(country_intensity("DNK"), None, live)
     trainer = Trainer(
-        accelerator="cpu", max_epochs=2, callbacks=[callback], logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        accelerator="cpu",
+        max_epochs=2,
+        callbacks=[callback],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
         default_root_dir=tmp_path,
     )
     trainer.fit(StepModel())

@@ -134,7 +134,9 @@ def test_pue_of_the_wrong_type_is_refused(bad):
 
 def test_car_km_uses_the_eea_2024_new_car_average():
     assert car_km(1068.0) == Equivalent(
-        10.0, "km", "driving an average new car in the EU",
+        10.0,
+        "km",
+        "driving an average new car in the EU",
         "EEA, average new car registered in the EU, 2024",
     )
 

@@ -101,7 +101,8 @@ def test_sources_and_bases_of_the_points_used():
 
 
 def test_energy_weighted_mean():
-    # sample A over [0, 20): 1000 J, sees (100 + 200) / 2 = 150; sample B over [20, 30): 3000 J at 400
+    # sample A over [0, 20): 1000 J, sees (100 + 200) / 2 = 150;
+    # sample B over [20, 30): 3000 J at 400
     mean = STEPS.energy_weighted([(at(0), at(20), 1000.0), (at(20), at(30), 3000.0)])
     assert mean.gco2_per_kWh == (1000 * 150 + 3000 * 400) / 4000
     assert mean.gco2_per_kWh == 337.5
@@ -169,4 +170,4 @@ def test_naive_times_are_utc_and_aware_ones_are_converted():
 
 def test_empty_series_has_no_bounds():
     with pytest.raises(ValueError, match="no points"):
-        IntensitySeries([]).start
+        _ = IntensitySeries([]).start

@@ -58,7 +58,11 @@ def test_denmark_by_code_and_name(query):
 def test_lookups_give_the_table_values(query, code, region, gco2_per_kWh, year):
     found = country_intensity(query)
     assert (found.code, found.region, found.gco2_per_kWh, found.year, found.basis) == (
-        code, region, gco2_per_kWh, year, "lifecycle"
+        code,
+        region,
+        gco2_per_kWh,
+        year,
+        "lifecycle",
     )
 
 
@@ -106,8 +110,13 @@ def test_an_empty_cell_in_the_table_is_no_value(monkeypatch):
     rows = {
         "carbon_intensity_by_country.csv": [
             {"iso3": "DNK", "country": "Denmark", "gco2_per_kwh": "", "year": "", "source": "x"},
-            {"iso3": "SWE", "country": "Sweden", "gco2_per_kwh": "35.82", "year": "",
-             "source": "x"},
+            {
+                "iso3": "SWE",
+                "country": "Sweden",
+                "gco2_per_kwh": "35.82",
+                "year": "",
+                "source": "x",
+            },
         ],
         "iso3166.csv": [{"alpha2": "DK", "alpha3": "DNK", "name": "Denmark"}],
     }
@@ -138,7 +147,10 @@ def test_the_package_reexports_the_table():
     assert intensity.country_intensity is country_intensity
     assert intensity.CarbonIntensity is CarbonIntensity
     assert set(intensity.__all__) == {
-        "CarbonIntensity", "NoIntensityValue", "check_intensity", "country_intensity",
+        "CarbonIntensity",
+        "NoIntensityValue",
+        "check_intensity",
+        "country_intensity",
         "world_intensity",
     }
 

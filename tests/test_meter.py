@@ -163,9 +163,14 @@ def test_concurrent_windows_from_threads_are_consistent():
 
 def test_reading_round_trips_through_dict_and_adds():
     reading = EnergyReading(
-        "epoch", 2.0, {"gpu:0": 10.0, "cpu": 4.0}, {"gpu:0": "gpu", "cpu": "cpu"},
-        {"gpu:0": "polled", "cpu": "estimated"}, "2026-01-01T00:00:00+00:00",
-        "2026-01-01T00:00:02+00:00", ("note",),
+        "epoch",
+        2.0,
+        {"gpu:0": 10.0, "cpu": 4.0},
+        {"gpu:0": "gpu", "cpu": "cpu"},
+        {"gpu:0": "polled", "cpu": "estimated"},
+        "2026-01-01T00:00:00+00:00",
+        "2026-01-01T00:00:02+00:00",
+        ("note",),
     )
     assert EnergyReading.from_dict(reading.to_dict()) == reading
     total = reading.plus(reading)

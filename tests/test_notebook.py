@@ -28,7 +28,9 @@ def test_quickstart_notebook_executes_and_shows_table_and_plot(tmp_path):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     notebook.cells.insert(0, nbformat.v4.new_code_cell("import sys; print(sys.executable)"))
     client = nbclient.NotebookClient(
-        notebook, timeout=120, kernel_name="python3",
+        notebook,
+        timeout=120,
+        kernel_name="python3",
         resources={"metadata": {"path": str(tmp_path)}},
     )
     python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))

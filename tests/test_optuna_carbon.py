@@ -65,8 +65,9 @@ def test_status_sums_finished_trials_and_forecasts_the_mean_of_complete_ones():
 def test_one_worker_with_the_mean_forecast_stops_just_before_the_budget():
     # checks: 0+0, 10+10, 40+20 fit 70; then 60 + mean 20 = 80 does not
     study = create_carbon_study()
-    status = optimize_with_budget(study, _scripted([10.0, 30.0, 20.0, 40.0]), n_trials=50,
-                                  budget_gco2e=70.0)
+    status = optimize_with_budget(
+        study, _scripted([10.0, 30.0, 20.0, 40.0]), n_trials=50, budget_gco2e=70.0
+    )
     assert [t.user_attrs[GCO2E_ATTR] for t in study.trials] == [10.0, 30.0, 20.0]
     assert all(t.state == TrialState.COMPLETE for t in study.trials)  # no empty trial left
     assert [t.values for t in study.trials] == [[0.5, 10.0], [0.5, 30.0], [0.5, 20.0]]
@@ -76,8 +77,9 @@ def test_one_worker_with_the_mean_forecast_stops_just_before_the_budget():
 def test_with_an_estimate_as_many_trials_start_as_the_estimate_allows():
     # 10 k + 25 <= 70 for k = 0..4: five trials of 10 g
     study = create_carbon_study()
-    status = optimize_with_budget(study, _scripted([10.0]), n_trials=50, budget_gco2e=70.0,
-                                  trial_estimate_gco2e=25.0)
+    status = optimize_with_budget(
+        study, _scripted([10.0]), n_trials=50, budget_gco2e=70.0, trial_estimate_gco2e=25.0
+    )
     assert len(study.trials) == 5 and status.spent_gco2e == 50.0
 
 
@@ -143,8 +145,9 @@ def _worker(url, name, worker, start, budget, estimate, cost, pause_s):
         return 0.5, cost
 
     start.wait(timeout=60)
-    optimize_with_budget(study, objective, n_trials=50, budget_gco2e=budget,
-                         trial_estimate_gco2e=estimate)
+    optimize_with_budget(
+        study, objective, n_trials=50, budget_gco2e=budget, trial_estimate_gco2e=estimate
+    )
 
 
 @pytest.mark.slow
@@ -226,5 +229,6 @@ def test_a_single_objective_study_is_refused():
 @pytest.mark.parametrize("gco2e", [-1.0, math.nan, math.inf])
 def test_an_objective_reporting_impossible_emissions_fails_clearly(gco2e):
     with pytest.raises(ValueError, match=rf"trial 0 reported gco2e={gco2e!r}"):
-        optimize_with_budget(create_carbon_study(), _scripted([gco2e]), n_trials=1,
-                             budget_gco2e=10.0)
+        optimize_with_budget(
+            create_carbon_study(), _scripted([gco2e]), n_trials=1, budget_gco2e=10.0
+        )

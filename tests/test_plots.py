@@ -42,8 +42,11 @@ def test_every_plot_is_a_png_of_the_fixed_size(records, tmp_path):
         plots.carbon_plot(records, tmp_path / "carbon.png"),
         plots.region_plot(what_if(1.0, 1.0), tmp_path / "deep" / "regions.png"),
     ]
-    assert paths == [tmp_path / "energy.png", tmp_path / "carbon.png",
-                     tmp_path / "deep" / "regions.png"]
+    assert paths == [
+        tmp_path / "energy.png",
+        tmp_path / "carbon.png",
+        tmp_path / "deep" / "regions.png",
+    ]
     for path in paths:
         assert _png_size(path) == plots.PIXELS == (800, 450)
 
@@ -51,8 +54,10 @@ def test_every_plot_is_a_png_of_the_fixed_size(records, tmp_path):
 def test_energy_bars_stack_components_and_hatch_estimates(records, tmp_path, figures):
     plots.energy_plot(records, tmp_path / "energy.png")
     axes = figures[0].axes[0]
-    bars = [(p.get_x() + p.get_width() / 2, p.get_y(), p.get_height(), p.get_hatch())
-            for p in axes.patches]
+    bars = [
+        (p.get_x() + p.get_width() / 2, p.get_y(), p.get_height(), p.get_hatch())
+        for p in axes.patches
+    ]
     # three training epochs (the test record is left out), in Wh, GPU at the bottom
     expected = [(float(e), 0.0, 500.0, None) for e in range(3)]
     expected += [(float(e), 500.0, 100.0, "//") for e in range(3)]
@@ -78,8 +83,14 @@ def test_carbon_plot_draws_the_totals_and_the_dashed_forecast(records, tmp_path,
 
 
 def test_region_plot_marks_own_grid_and_deprecated_rows(tmp_path, figures):
-    own = {"gco2_per_kWh": 250.0, "region": "lab", "code": "LAB", "year": 2025,
-           "source": "meter", "basis": "direct"}
+    own = {
+        "gco2_per_kWh": 250.0,
+        "region": "lab",
+        "code": "LAB",
+        "year": 2025,
+        "source": "meter",
+        "basis": "direct",
+    }
     emissions = what_if(2.0, 1.0, ["DNK", "aws:us-east-1"], own=own)
     plots.region_plot(emissions, tmp_path / "regions.png")
     axes = figures[0].axes[0]
@@ -87,8 +98,9 @@ def test_region_plot_marks_own_grid_and_deprecated_rows(tmp_path, figures):
     assert widths == [2.0 * 250.0, 2.0 * 143.3, 2.0 * 367.8]
     assert [p.get_hatch() or None for p in axes.patches] == [None, None, "xx"]
     assert axes.patches[0].get_facecolor() != axes.patches[1].get_facecolor()
-    ticks = dict(zip(axes.get_yticks(), (t.get_text() for t in axes.get_yticklabels()),
-                     strict=True))
+    ticks = dict(
+        zip(axes.get_yticks(), (t.get_text() for t in axes.get_yticklabels()), strict=True)
+    )
     assert ticks == {2: "LAB", 1: "DNK", 0: "aws:us-east-1"}  # top to bottom as listed
 
 

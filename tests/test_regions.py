@@ -9,8 +9,16 @@ from lightning_carbon.regions import DEFAULT_REGIONS, resolve_region, what_if
 
 # values of the shipped tables, pinned to this vintage
 TABLE = {"DNK": 143.3, "EST": 341.02, "EU27": 213.31, "USA": 383.55, "WORLD": 473.01}
-OWN = {"gco2_per_kWh": 250.0, "region": "our lab", "code": "LAB", "year": 2025,
-       "source": "a site meter", "basis": "direct", "time": None, "is_live": False}
+OWN = {
+    "gco2_per_kWh": 250.0,
+    "region": "our lab",
+    "code": "LAB",
+    "year": 2025,
+    "source": "a site meter",
+    "basis": "direct",
+    "time": None,
+    "is_live": False,
+}
 
 
 def test_default_regions_are_priced_at_energy_times_pue_times_intensity():
@@ -28,7 +36,8 @@ def test_default_regions_are_priced_at_energy_times_pue_times_intensity():
 def test_the_runs_own_grid_comes_first():
     rows = what_if(0.5, 1.0, ["DNK"], own=OWN)
     assert [(r.name, r.own, r.gco2e) for r in rows] == [
-        ("LAB", True, 0.5 * 1.0 * 250.0), ("DNK", False, 0.5 * 1.0 * 143.3)
+        ("LAB", True, 0.5 * 1.0 * 250.0),
+        ("DNK", False, 0.5 * 1.0 * 143.3),
     ]
     assert rows[0].intensity == CarbonIntensity(**OWN)
 
@@ -63,7 +72,9 @@ def test_a_current_row_wins_over_a_deprecated_one_of_the_same_region():
     for name in ("azure:eastus", "East US", "eastus"):
         intensity = resolve_region(name)
         assert (intensity.code, intensity.gco2_per_kWh, intensity.year) == (
-            "azure:East US", 308.0, 2020
+            "azure:East US",
+            308.0,
+            2020,
         )
     (row,) = what_if(1.0, 1.0, ["East US"])
     assert not row.deprecated and "not the provider's own figure" in row.note

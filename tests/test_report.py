@@ -31,7 +31,11 @@ EPOCH_KWH = 0.65
 
 def _epoch_reading(index: int) -> EnergyReading:
     return EnergyReading(
-        "train_epoch", 600.0, dict(EPOCH_J), dict(COMPONENT), dict(PROVENANCE),
+        "train_epoch",
+        600.0,
+        dict(EPOCH_J),
+        dict(COMPONENT),
+        dict(PROVENANCE),
         start_utc=f"2025-01-01T00:{index * 10:02d}:00+00:00",
         end_utc=f"2025-01-01T00:{index * 10 + 10:02d}:00+00:00",
     )
@@ -53,20 +57,33 @@ def write_run(
     totals = RunTotals(resolve_pue(pue))
     records = RunRecords(directory)
     for index in range(epochs):
-        records.append_epoch(totals.add_epoch(
-            _epoch_reading(index), None, intensity=choice.current(), epoch_index=index,
-            done_steps=10 * (index + 1), total_steps=10 * max_epochs, forecast_from=1,
-        ))
+        records.append_epoch(
+            totals.add_epoch(
+                _epoch_reading(index),
+                None,
+                intensity=choice.current(),
+                epoch_index=index,
+                done_steps=10 * (index + 1),
+                total_steps=10 * max_epochs,
+                forecast_from=1,
+            )
+        )
     if test_J is not None:
-        reading = EnergyReading("test", 30.0, {"gpu:0": test_J}, {"gpu:0": "gpu"},
-                                {"gpu:0": "measured"})
+        reading = EnergyReading(
+            "test", 30.0, {"gpu:0": test_J}, {"gpu:0": "gpu"}, {"gpu:0": "measured"}
+        )
         records.append_epoch(totals.add_inference("test", reading, choice.current()))
     if summary:
-        records.write_summary(totals.summary(
-            intensity=choice, precision="32-true",
-            sensors=[SensorChoice("gpu", "gpu:0", "measured", "gpu:0: NVML counter")],
-            world_size=1, num_nodes=1, partial_reason=partial_reason,
-        ))
+        records.write_summary(
+            totals.summary(
+                intensity=choice,
+                precision="32-true",
+                sensors=[SensorChoice("gpu", "gpu:0", "measured", "gpu:0: NVML counter")],
+                world_size=1,
+                num_nodes=1,
+                partial_reason=partial_reason,
+            )
+        )
     return totals
 
 
@@ -95,8 +112,12 @@ def runs(tmp_path):
     (corrupt / "carbon").mkdir(parents=True)
     (corrupt / "carbon" / "summary.json").write_text('{"energy_kWh": 1.0, "gco2e": ')
     return {
-        "dk": good_dk, "us": good_us, "rebuilt": rebuilt, "rebuilt_totals": rebuilt_totals,
-        "corrupt": corrupt, "missing": tmp_path / "never-written",
+        "dk": good_dk,
+        "us": good_us,
+        "rebuilt": rebuilt,
+        "rebuilt_totals": rebuilt_totals,
+        "corrupt": corrupt,
+        "missing": tmp_path / "never-written",
     }
 
 
@@ -126,7 +147,9 @@ def test_epochs_without_summary_rebuild_the_totals_and_name_the_torn_line(runs):
         {"gpu": 1.0, "cpu": 0.2, "dram": 0.1}
     )
     assert run.summary["provenance_by_component"] == {
-        "gpu": "measured", "cpu": "estimated", "dram": "estimated"
+        "gpu": "measured",
+        "cpu": "estimated",
+        "dram": "estimated",
     }
     assert run.summary["intensity"]["code"] == "DNK"
 
@@ -136,9 +159,18 @@ def test_rebuilt_summary_matches_the_real_one_for_a_finished_run(tmp_path):
     real = _summary(tmp_path / "run")
     (tmp_path / "run" / "carbon" / "summary.json").unlink()
     rebuilt = load_run(tmp_path / "run", warn=pytest.fail).summary
-    for key in ("epochs", "duration_s", "energy_kWh", "gco2e", "inference",
-                "energy_kWh_by_component", "provenance_by_component", "provenance",
-                "intensity", "notes"):
+    for key in (
+        "epochs",
+        "duration_s",
+        "energy_kWh",
+        "gco2e",
+        "inference",
+        "energy_kWh_by_component",
+        "provenance_by_component",
+        "provenance",
+        "intensity",
+        "notes",
+    ):
         assert rebuilt[key] == real[key], key
     assert rebuilt["facility_energy_kWh"] == pytest.approx(real["facility_energy_kWh"])
     assert rebuilt["pue"]["value"] == real["pue"]["value"] == 1.5
@@ -173,9 +205,7 @@ def test_a_malformed_epoch_record_is_named_and_skipped(tmp_path):
     path.write_text("\n".join([json.dumps(broken), lines[1]]) + "\n")
     warnings = []
     run = load_run(tmp_path / "run", warn=warnings.append)
-    assert warnings == [
-        f"skipped record 1 of {path}: 'gco2e' is missing or not a number (None)"
-    ]
+    assert warnings == [f"skipped record 1 of {path}: 'gco2e' is missing or not a number (None)"]
     assert [r["epoch"] for r in run.epochs] == [1]
     assert run.summary["gco2e"] == json.loads(lines[1])["gco2e"]
 
@@ -191,17 +221,28 @@ def test_partial_summary_is_included_and_marked(tmp_path):
 
 def test_report_over_good_and_corrupt_runs_has_exact_totals(runs, tmp_path, capsys):
     out = tmp_path / "report"
-    code = main([
-        "report", str(runs["dk"]), str(runs["us"]), str(runs["rebuilt"]),
-        str(runs["corrupt"]), str(runs["missing"]), "--out", str(out), "--json",
-    ])
+    code = main(
+        [
+            "report",
+            str(runs["dk"]),
+            str(runs["us"]),
+            str(runs["rebuilt"]),
+            str(runs["corrupt"]),
+            str(runs["missing"]),
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0
     report = json.loads(captured.out)
     dk, us = _summary(runs["dk"]), _summary(runs["us"])
     rebuilt = runs["rebuilt_totals"]
     assert [r["run"] for r in report["runs"]] == [
-        str(runs["dk"]), str(runs["us"]), str(runs["rebuilt"])
+        str(runs["dk"]),
+        str(runs["us"]),
+        str(runs["rebuilt"]),
     ]
     assert [r["status"] for r in report["runs"]] == ["complete", "complete", "partial"]
     total = report["total"]
@@ -220,7 +261,9 @@ def test_report_over_good_and_corrupt_runs_has_exact_totals(runs, tmp_path, caps
     assert total["intensity"]["gco2_per_kWh"] == total["gco2e"] / total["facility_energy_kWh"]
     assert total["pue"]["value"] == total["facility_energy_kWh"] / total["energy_kWh"]
     assert total["provenance_by_component"] == {
-        "gpu": "measured", "cpu": "estimated", "dram": "estimated"
+        "gpu": "measured",
+        "cpu": "estimated",
+        "dram": "estimated",
     }
     assert total["partial"] and str(runs["rebuilt"]) in total["reason"]
     # warnings name each bad file or folder, on stderr and in the JSON
@@ -233,8 +276,17 @@ def test_report_over_good_and_corrupt_runs_has_exact_totals(runs, tmp_path, caps
 
 def test_report_regions_price_the_total_facility_energy(runs, tmp_path, capsys):
     out = tmp_path / "report"
-    code = main(["report", str(runs["dk"]), "--out", str(out), "--json",
-                 "--regions", "DNK,gcp:europe-north1,US-CA"])
+    code = main(
+        [
+            "report",
+            str(runs["dk"]),
+            "--out",
+            str(out),
+            "--json",
+            "--regions",
+            "DNK,gcp:europe-north1,US-CA",
+        ]
+    )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     regions = {r["name"]: r for r in report["regions"]}
@@ -256,8 +308,9 @@ def test_report_md_has_statement_tables_and_the_plots_it_references(runs, tmp_pa
     assert "| run | epochs | energy | emissions | provenance | intensity | status |" in markdown
     assert f"| {runs['us']} | 3 | 2.05 kWh |" in markdown
     assert "| **OWID_WRL**" not in markdown and "| WORLD: World |" in markdown
-    images = [line[line.index("](") + 2:-1] for line in markdown.splitlines()
-              if line.startswith("![")]
+    images = [
+        line[line.index("](") + 2 : -1] for line in markdown.splitlines() if line.startswith("![")
+    ]
     assert len(images) == 5  # energy + carbon per run, one regions plot
     for name in images:
         assert "/" not in name and _png_size(out / name) == (800, 450)
@@ -265,8 +318,9 @@ def test_report_md_has_statement_tables_and_the_plots_it_references(runs, tmp_pa
 
 
 def test_no_valid_run_exits_2_with_a_clear_message(runs, tmp_path, capsys):
-    code = main(["report", str(runs["corrupt"]), str(runs["missing"]),
-                 "--out", str(tmp_path / "report")])
+    code = main(
+        ["report", str(runs["corrupt"]), str(runs["missing"]), "--out", str(tmp_path / "report")]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "error: no valid run records in" in err and str(runs["corrupt"]) in err
@@ -274,8 +328,16 @@ def test_no_valid_run_exits_2_with_a_clear_message(runs, tmp_path, capsys):
 
 
 def test_unknown_region_exits_2_naming_it(runs, tmp_path, capsys):
-    code = main(["report", str(runs["dk"]), "--regions", "DNK,europe-nort1",
-                 "--out", str(tmp_path / "report")])
+    code = main(
+        [
+            "report",
+            str(runs["dk"]),
+            "--regions",
+            "DNK,europe-nort1",
+            "--out",
+            str(tmp_path / "report"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "'europe-nort1'" in err and "europe-north1" in err
@@ -301,6 +363,7 @@ def test_importing_report_does_not_import_matplotlib():
     import sys
 
     code = "import sys, lightning_carbon.report; print('matplotlib' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "False"

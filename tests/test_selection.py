@@ -92,8 +92,11 @@ def test_the_pick_is_the_callers_own_object_and_attributes_work():
 
 
 def test_nothing_within_the_budget_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"no result fits the budget of 0\.5 gco2e: the cheapest "
-                                         r"costs 1 gco2e"):
+    with pytest.raises(
+        ValueError,
+        match=r"no result fits the budget of 0\.5 gco2e: the cheapest "
+        r"costs 1 gco2e",
+    ):
         select_model(WIDTHS, budget_gco2e=0.5)
 
 
@@ -129,15 +132,21 @@ def test_bad_rows_are_named(row, match):
 
 @pytest.mark.parametrize("tolerance", [-0.01, 1.0, 1.5, math.nan, "0.01", True, None])
 def test_tolerance_outside_zero_to_one_is_quoted(tolerance):
-    with pytest.raises(ValueError, match=rf"tolerance must be a number in \[0, 1\), got "
-                                         rf"{tolerance!r}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"tolerance must be a number in \[0, 1\), got "
+        rf"{tolerance!r}",
+    ):
         select_model(WIDTHS, tolerance=tolerance)
 
 
 @pytest.mark.parametrize("budget", [0, -1.0, math.nan, math.inf, "5", False])
 def test_budget_that_is_not_positive_is_quoted(budget):
-    with pytest.raises(ValueError, match=rf"budget_gco2e must be a finite number > 0, got "
-                                         rf"{budget!r}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"budget_gco2e must be a finite number > 0, got "
+        rf"{budget!r}",
+    ):
         select_model(WIDTHS, budget_gco2e=budget)
 
 

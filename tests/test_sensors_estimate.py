@@ -98,7 +98,10 @@ def test_read_cpu_name_falls_back_to_platform(tmp_path, monkeypatch):
 def test_exact_match(cpu, row, tdp_W):
     match = match_cpu_tdp(cpu)
     assert (match.cpu_name, match.row_name, match.tdp_W, match.quality) == (
-        cpu, row, tdp_W, "exact"
+        cpu,
+        row,
+        tdp_W,
+        "exact",
     )
     assert match.detail == f"exact match with table row {row!r}"
 
@@ -106,7 +109,9 @@ def test_exact_match(cpu, row, tdp_W):
 def test_partial_match_takes_the_row_contained_in_the_name():
     match = match_cpu_tdp("12th Gen Intel(R) Core(TM) i7-12700K")
     assert (match.row_name, match.tdp_W, match.quality) == (
-        "Intel Core i7-12700K", 190.0, "partial"
+        "Intel Core i7-12700K",
+        190.0,
+        "partial",
     )
     assert match.detail == "partial match with table row 'Intel Core i7-12700K'"
 
@@ -146,7 +151,10 @@ def test_no_match_uses_the_median_of_the_table(cpu):
 def test_override_replaces_the_table():
     match = match_cpu_tdp("AMD EPYC", override_W=95)
     assert (match.row_name, match.tdp_W, match.quality, match.detail) == (
-        None, 95.0, "override", "user-given TDP"
+        None,
+        95.0,
+        "override",
+        "user-given TDP",
     )
 
 
@@ -165,10 +173,26 @@ def test_cpu_energy_is_tdp_times_busy_seconds_per_cpu():
         _linux(user=10.0, system=5.0, idle=100.0),
         # +2 user (0.5 of it guest, already in user), +1 system, +0.5 steal, +0.25 irq,
         # +0.25 softirq = 4 s busy; idle and iowait do not count
-        _linux(user=12.0, system=6.0, idle=105.0, iowait=1.0, steal=0.5, irq=0.25,
-               softirq=0.25, guest=0.5),
-        _linux(user=16.0, system=6.0, idle=105.0, iowait=1.0, steal=0.5, irq=0.25,
-               softirq=0.25, guest=0.5),
+        _linux(
+            user=12.0,
+            system=6.0,
+            idle=105.0,
+            iowait=1.0,
+            steal=0.5,
+            irq=0.25,
+            softirq=0.25,
+            guest=0.5,
+        ),
+        _linux(
+            user=16.0,
+            system=6.0,
+            idle=105.0,
+            iowait=1.0,
+            steal=0.5,
+            irq=0.25,
+            softirq=0.25,
+            guest=0.5,
+        ),
     )
     sensor = CpuTdpSensor(cpu_name="AMD EPYC 7232P 8-Core Processor", cpu_times=times, n_cpus=4)
     sensor.start()

@@ -41,8 +41,9 @@ class PrecisionWeighted(SegmentationModule):
     """The demo module whose training batch costs 2 units at 32-true and 1 at bf16-mixed."""
 
     def on_fit_start(self):
-        FITS.append((self.trainer.precision, self.trainer.max_epochs,
-                     self.trainer.limit_train_batches))
+        FITS.append(
+            (self.trainer.precision, self.trainer.max_epochs, self.trainer.limit_train_batches)
+        )
 
     def training_step(self, batch, batch_idx):
         STEP_COUNTS["train"] += PRECISION_WEIGHT[self.trainer.precision]
@@ -95,21 +96,33 @@ def test_cpu_bf16_mixed_runs_the_demo_unet_in_bfloat16():
 
 def test_precision_sweep_is_exact_alternated_warmed_up_and_written(tmp_path):
     result = precision_sweep(
-        lambda: PrecisionWeighted(filters=4), _data, repeats=2, max_epochs=2, cooldown_s=0,
+        lambda: PrecisionWeighted(filters=4),
+        _data,
+        repeats=2,
+        max_epochs=2,
+        cooldown_s=0,
         **_kwargs(tmp_path),
     )
     # one short warm-up per precision, then ABBA
     assert FITS == [
-        ("32-true", 1, 5), ("bf16-mixed", 1, 5),
-        ("32-true", 2, 1.0), ("bf16-mixed", 2, 1.0), ("bf16-mixed", 2, 1.0), ("32-true", 2, 1.0),
+        ("32-true", 1, 5),
+        ("bf16-mixed", 1, 5),
+        ("32-true", 2, 1.0),
+        ("bf16-mixed", 2, 1.0),
+        ("bf16-mixed", 2, 1.0),
+        ("32-true", 2, 1.0),
     ]
     assert [(r.precision, r.repeat) for r in result.runs] == [
-        ("32-true", 0), ("bf16-mixed", 0), ("bf16-mixed", 1), ("32-true", 1)
+        ("32-true", 0),
+        ("bf16-mixed", 0),
+        ("bf16-mixed", 1),
+        ("32-true", 1),
     ]
     full, half = result.row("32-true"), result.row("bf16-mixed")
     assert full.runs == half.runs == 2
-    assert full.energy_kWh == Spread(2 * _epoch_J(2) / KWH, 0.0, 2 * _epoch_J(2) / KWH,
-                                     2 * _epoch_J(2) / KWH)
+    assert full.energy_kWh == Spread(
+        2 * _epoch_J(2) / KWH, 0.0, 2 * _epoch_J(2) / KWH, 2 * _epoch_J(2) / KWH
+    )
     assert half.energy_kWh.mean == pytest.approx(2 * _epoch_J(1) / KWH)
     assert half.gco2e.mean == pytest.approx(_g(2 * _epoch_J(1)))
     assert half.energy_saving == pytest.approx(1 - 63 / 113)
@@ -147,13 +160,17 @@ def test_precision_sweep_is_exact_alternated_warmed_up_and_written(tmp_path):
 
 def test_one_repeat_without_warmup_has_no_spread(tmp_path):
     result = precision_sweep(
-        lambda: PrecisionWeighted(filters=4), _data, precisions=["bf16-mixed"], repeats=1,
-        warmup=False, cooldown_s=0, **_kwargs(tmp_path),
+        lambda: PrecisionWeighted(filters=4),
+        _data,
+        precisions=["bf16-mixed"],
+        repeats=1,
+        warmup=False,
+        cooldown_s=0,
+        **_kwargs(tmp_path),
     )
     assert FITS == [("bf16-mixed", 1, 1.0)]
     (row,) = result.rows
-    assert row.energy_kWh == Spread(_epoch_J(1) / KWH, None, _epoch_J(1) / KWH,
-                                    _epoch_J(1) / KWH)
+    assert row.energy_kWh == Spread(_epoch_J(1) / KWH, None, _epoch_J(1) / KWH, _epoch_J(1) / KWH)
     assert row.energy_saving is None  # 32-true was not swept: nothing to compare with
     assert "| bf16-mixed | 1 | 0.00875 |" in result.to_markdown()
 
@@ -161,8 +178,9 @@ def test_one_repeat_without_warmup_has_no_spread(tmp_path):
 def test_cooldown_sleeps_between_runs_only(tmp_path, monkeypatch):
     slept = []
     monkeypatch.setattr(sweep.time, "sleep", slept.append)
-    precision_sweep(lambda: PrecisionWeighted(filters=4), _data, repeats=1, cooldown_s=0.25,
-                    **_kwargs(tmp_path))
+    precision_sweep(
+        lambda: PrecisionWeighted(filters=4), _data, repeats=1, cooldown_s=0.25, **_kwargs(tmp_path)
+    )
     assert len(FITS) == 4 and slept == [0.25] * 3
 
 
@@ -184,8 +202,10 @@ def test_supported_precisions_follow_the_device(monkeypatch):
     ("kwargs", "match"),
     [
         ({"precisions": []}, "precisions is empty; cpu can run 32-true, bf16-mixed"),
-        ({"precisions": ["16-mixed"]},
-         "precision '16-mixed' cannot be swept on cpu; it can run 32-true, bf16-mixed"),
+        (
+            {"precisions": ["16-mixed"]},
+            "precision '16-mixed' cannot be swept on cpu; it can run 32-true, bf16-mixed",
+        ),
         ({"precisions": ["fp8"]}, "precision 'fp8' cannot be swept on cpu"),
         ({"precisions": ["32-true", "32-true"]}, r"precisions has repeats: \['32-true'"),
         ({"accelerator": "tpu"}, "accelerator must be 'auto', 'cpu', 'cuda' or 'gpu', got 'tpu'"),
@@ -193,8 +213,10 @@ def test_supported_precisions_follow_the_device(monkeypatch):
         ({"max_epochs": 1.5}, "max_epochs must be an int >= 1, got 1.5"),
         ({"seed": -1}, "seed must be an int >= 0, got -1"),
         ({"cooldown_s": -1.0}, r"cooldown_s must be a finite number >= 0, got -1.0"),
-        ({"trainer_kwargs": {"precision": "64-true", "devices": 2}},
-         r"trainer_kwargs must not set \['devices', 'precision'\]"),
+        (
+            {"trainer_kwargs": {"precision": "64-true", "devices": 2}},
+            r"trainer_kwargs must not set \['devices', 'precision'\]",
+        ),
         ({"callback_kwargs": {"output_dir": "x"}}, "callback_kwargs must not set output_dir"),
     ],
 )
@@ -213,8 +235,11 @@ def test_cuda_asked_for_without_a_gpu_is_a_clear_error(monkeypatch):
 
 def test_width_sweep_front_pick_table_and_plot(tmp_path):
     result = width_sweep(
-        (4, 8, 12, 16), model_factory=lambda f: WidthWeighted(filters=f),
-        datamodule_factory=_data, tolerance=0.01, **_kwargs(tmp_path),
+        (4, 8, 12, 16),
+        model_factory=lambda f: WidthWeighted(filters=f),
+        datamodule_factory=_data,
+        tolerance=0.01,
+        **_kwargs(tmp_path),
     )
     assert [row.filters for row in result.rows] == [4, 8, 12, 16]
     assert [row.gco2e for row in result.rows] == pytest.approx(
@@ -233,7 +258,9 @@ def test_width_sweep_front_pick_table_and_plot(tmp_path):
     with open(result.files["csv"]) as stream:
         lines = list(csv.DictReader(stream))
     assert [(line["filters"], line["pareto"], line["pick"]) for line in lines] == [
-        ("4", "True", "False"), ("8", "True", "True"), ("12", "False", "False"),
+        ("4", "True", "False"),
+        ("8", "True", "True"),
+        ("12", "False", "False"),
         ("16", "True", "False"),
     ]
     document = json.loads(result.files["json"].read_text())
@@ -244,8 +271,13 @@ def test_width_sweep_front_pick_table_and_plot(tmp_path):
 
 def test_width_sweep_pick_respects_the_budget(tmp_path):
     result = width_sweep(
-        (4, 8), model_factory=lambda f: WidthWeighted(filters=f), datamodule_factory=_data,
-        warmup=False, plot=False, budget_gco2e=_g(40.0), **_kwargs(tmp_path),
+        (4, 8),
+        model_factory=lambda f: WidthWeighted(filters=f),
+        datamodule_factory=_data,
+        warmup=False,
+        plot=False,
+        budget_gco2e=_g(40.0),
+        **_kwargs(tmp_path),
     )
     assert result.pick.filters == 4  # F=4 costs 31.5 J, F=8 56.5 J: only F=4 fits 40 J
     assert "png" not in result.files
@@ -267,8 +299,14 @@ def test_bad_width_sweep_arguments_fail_before_any_training(tmp_path, kwargs, ma
     def never(filters):
         raise AssertionError("no model should be built")
 
-    arguments = {"filters": (4, 8), "model_factory": never, "datamodule_factory": _data,
-                 "accelerator": "cpu", "output_dir": tmp_path, **kwargs}
+    arguments = {
+        "filters": (4, 8),
+        "model_factory": never,
+        "datamodule_factory": _data,
+        "accelerator": "cpu",
+        "output_dir": tmp_path,
+        **kwargs,
+    }
     with pytest.raises(ValueError, match=match):
         width_sweep(**arguments)
 
@@ -279,8 +317,14 @@ def test_a_model_without_val_dice_is_a_clear_width_sweep_error(tmp_path):
             STEP_COUNTS["val"] += 1
 
     with pytest.raises(ValueError, match="F=4 logged no 'val_dice'"):
-        width_sweep((4,), model_factory=lambda f: NoDice(filters=f), datamodule_factory=_data,
-                    warmup=False, plot=False, **_kwargs(tmp_path))
+        width_sweep(
+            (4,),
+            model_factory=lambda f: NoDice(filters=f),
+            datamodule_factory=_data,
+            warmup=False,
+            plot=False,
+            **_kwargs(tmp_path),
+        )
 
 
 # -- command line ------------------------------------------------------------------------
@@ -292,20 +336,59 @@ def _parser():
     return parser
 
 
-TINY = ["--images", "10", "--size", "32", "--batch-size", "4", "--accelerator", "cpu",
-        "--carbon-intensity", "100", "--no-warmup"]
+TINY = [
+    "--images",
+    "10",
+    "--size",
+    "32",
+    "--batch-size",
+    "4",
+    "--accelerator",
+    "cpu",
+    "--carbon-intensity",
+    "100",
+    "--no-warmup",
+]
 
 
 def test_cli_options_reach_the_sweeps():
-    args = _parser().parse_args(["sweep", "width", "--filters", "4,8", "--tolerance", "0.02",
-                                 "--budget-gco2e", "3", "--out", "w"])
+    args = _parser().parse_args(
+        [
+            "sweep",
+            "width",
+            "--filters",
+            "4,8",
+            "--tolerance",
+            "0.02",
+            "--budget-gco2e",
+            "3",
+            "--out",
+            "w",
+        ]
+    )
     assert args.func is sweep._width_command
     assert (args.filters, args.tolerance, args.budget_gco2e, args.out) == ([4, 8], 0.02, 3.0, "w")
-    args = _parser().parse_args(["sweep", "precision", "--precisions", "32-true,bf16-mixed",
-                                 "--repeats", "3", "--epochs", "2", "--cooldown-s", "0"])
+    args = _parser().parse_args(
+        [
+            "sweep",
+            "precision",
+            "--precisions",
+            "32-true,bf16-mixed",
+            "--repeats",
+            "3",
+            "--epochs",
+            "2",
+            "--cooldown-s",
+            "0",
+        ]
+    )
     assert args.func is sweep._precision_command
     assert (args.precisions, args.repeats, args.epochs, args.filters, args.out) == (
-        ["32-true", "bf16-mixed"], 3, 2, 8, "sweeps/precision"
+        ["32-true", "bf16-mixed"],
+        3,
+        2,
+        8,
+        "sweeps/precision",
     )
     with pytest.raises(SystemExit):
         _parser().parse_args(["sweep", "width", "--filters", "4,eight"])
@@ -319,8 +402,21 @@ def test_cli_sweep_without_a_kind_prints_help_and_returns_2(capsys):
 
 def test_cli_precision_sweep_prints_the_table_and_writes_files(tmp_path, capsys):
     out = tmp_path / "precision"
-    args = _parser().parse_args(["sweep", "precision", "--filters", "4", "--repeats", "1",
-                                 "--cooldown-s", "0", "--out", str(out), *TINY])
+    args = _parser().parse_args(
+        [
+            "sweep",
+            "precision",
+            "--filters",
+            "4",
+            "--repeats",
+            "1",
+            "--cooldown-s",
+            "0",
+            "--out",
+            str(out),
+            *TINY,
+        ]
+    )
     assert args.func(args) == 0
     printed = capsys.readouterr().out
     assert "| 32-true | 1 |" in printed and "| bf16-mixed | 1 |" in printed
@@ -344,6 +440,11 @@ def test_importing_the_sweep_module_stays_light():
         "print(sorted(m for m in ('torch', 'pytorch_lightning', 'monai', 'optuna', 'matplotlib')"
         " if m in sys.modules))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, cwd=Path(__file__).parents[1])
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[1],
+    )
     assert done.stdout.strip() == "[]"

@@ -108,10 +108,14 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--filters", type=int, default=8, help="U-Net width F (default: 8)")
     parser.add_argument("--images", type=int, default=96, help="synthetic images (default: 96)")
     parser.add_argument("--size", type=int, default=64, help="image side in px (default: 64)")
-    parser.add_argument("--country", default=None,
-                        help="where the machine runs (default: $LIGHTNING_CARBON_COUNTRY)")
+    parser.add_argument(
+        "--country",
+        default=None,
+        help="where the machine runs (default: $LIGHTNING_CARBON_COUNTRY)",
+    )
     parser.add_argument("--accelerator", default="cpu", help="cpu, cuda or auto (default: cpu)")
     parser.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
-    parser.add_argument("--out", default=DEFAULT_OUTPUT_DIR,
-                        help=f"output folder (default: {DEFAULT_OUTPUT_DIR})")
+    parser.add_argument(
+        "--out", default=DEFAULT_OUTPUT_DIR, help=f"output folder (default: {DEFAULT_OUTPUT_DIR})"
+    )
     parser.set_defaults(func=_demo)

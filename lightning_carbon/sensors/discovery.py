@@ -86,6 +86,8 @@ def _node_sensors(
         how = sensor.description.split(": ", 1)[-1]
         sensors.append(sensor)
         choices.append(
-            SensorChoice(sensor.component, sensor.device, "estimated", f"{sensor.device}: {why} -> {how}")
+            SensorChoice(
+                sensor.component, sensor.device, "estimated", f"{sensor.device}: {why} -> {how}"
+            )
         )
     return sensors, choices

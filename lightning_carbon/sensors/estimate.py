@@ -144,19 +144,28 @@ def match_cpu_tdp(cpu_name: str, *, override_W: float | None = None) -> TdpMatch
     partial = _longest_contained_row(rows, tokens)
     if partial is not None:
         return TdpMatch(
-            cpu_name, partial.name, partial.tdp_W, "partial",
+            cpu_name,
+            partial.name,
+            partial.tdp_W,
+            "partial",
             f"partial match with table row {partial.name!r}",
         )
     for length in range(len(tokens), _MIN_FAMILY_TOKENS - 1, -1):
         family = [row.tdp_W for row in rows if row.tokens[:length] == tokens[:length]]
         if family:
             return TdpMatch(
-                cpu_name, None, statistics.median(family), "family",
+                cpu_name,
+                None,
+                statistics.median(family),
+                "family",
                 f"family match: median of {len(family)} rows starting with "
                 f"{' '.join(cleaned[:length])!r}",
             )
     return TdpMatch(
-        cpu_name, None, statistics.median(row.tdp_W for row in rows), "none",
+        cpu_name,
+        None,
+        statistics.median(row.tdp_W for row in rows),
+        "none",
         f"no match in the TDP table: median of all {len(rows)} rows",
     )
 
