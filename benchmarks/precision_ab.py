@@ -45,10 +45,12 @@ def _ratios(result: PrecisionSweepResult) -> list[str]:
             continue
         dice = (
             f", Dice {row.val_dice.mean - base.val_dice.mean:+.4f}"
-            if row.val_dice and base.val_dice else ""
+            if row.val_dice and base.val_dice
+            else ""
         )
         lines.append(
-            f"{row.precision} / {BASELINE}: energy x{row.energy_kWh.mean / base.energy_kWh.mean:.3f}"
+            f"{row.precision} / {BASELINE}: "
+            f"energy x{row.energy_kWh.mean / base.energy_kWh.mean:.3f}"
             f", gCO2e x{row.gco2e.mean / base.gco2e.mean:.3f}"
             f", time x{row.time_s.mean / base.time_s.mean:.3f}"
             f", throughput x{row.samples_per_s.mean / base.samples_per_s.mean:.3f}{dice}"
@@ -64,19 +66,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=16, help="batch size (default: 16)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run (default: 3)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per precision (default: 3)")
-    parser.add_argument("--cooldown-s", type=float, default=5.0,
-                        help="pause between runs in s (default: 5)")
+    parser.add_argument(
+        "--cooldown-s", type=float, default=5.0, help="pause between runs in s (default: 5)"
+    )
     parser.add_argument("--accelerator", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--country", default="WORLD", help="grid intensity (default: WORLD)")
-    parser.add_argument("--out", default="benchmarks/out/precision_ab",
-                        help="where the tables and run records go")
+    parser.add_argument(
+        "--out", default="benchmarks/out/precision_ab", help="where the tables and run records go"
+    )
     args = parser.parse_args(argv)
 
     for name in ("pytorch_lightning", "lightning_fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    print(f"precision A/B: demo U-Net F={args.filters}, {args.images} images of {args.size} px, "
-          f"{args.epochs} epoch(s), {args.repeats} repeat(s), on {_machine(args.accelerator)}, "
-          f"torch {torch.__version__}", flush=True)
+    print(
+        f"precision A/B: demo U-Net F={args.filters}, {args.images} images of {args.size} px, "
+        f"{args.epochs} epoch(s), {args.repeats} repeat(s), on {_machine(args.accelerator)}, "
+        f"torch {torch.__version__}",
+        flush=True,
+    )
     result = precision_sweep(
         lambda: SegmentationModule(filters=args.filters),
         lambda: demo_datamodule(n_images=args.images, size=args.size, batch_size=args.batch_size),

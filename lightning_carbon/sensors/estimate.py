@@ -133,6 +133,12 @@ def match_cpu_tdp(cpu_name: str, *, override_W: float | None = None) -> TdpMatch
     """
     if override_W is not None:
         return TdpMatch(cpu_name, None, _check_tdp(override_W), "override", "user-given TDP")
+    return _match_in_table(cpu_name)
+
+
+@functools.cache
+def _match_in_table(cpu_name: str) -> TdpMatch:
+    """:func:`match_cpu_tdp` without override; cached, as each meter set-up asks again."""
     rows = _tdp_table()
     cleaned = _clean(cpu_name).split()
     tokens = tuple(token.casefold() for token in cleaned)
