@@ -90,7 +90,8 @@ class CarbonCallback(Callback):
         carbon_intensity: a grid intensity in gCO2e/kWh that overrides the country table.
         live_zone: opt in to live grid data for a zone (``"DK1"``, ``"GB"``, ``"GB-RG10"``, or
             an Electricity Maps zone with a token in ``$ELECTRICITYMAPS_TOKEN``), fetched off
-            the training thread; failures fall back to the table with one warning.
+            the training thread; failures fall back to the table with one warning. Each
+            epoch's intensity is weighted by the energy of its one-minute slices.
             ``$LIGHTNING_CARBON_LIVE_BASE_URL`` replaces the API's address (a mirror, a stub).
         pue: Power Usage Effectiveness: a number >= 1, or a survey average by name (see
             :func:`lightning_carbon.footprint.resolve_pue`); default 1.0 (a workstation).
