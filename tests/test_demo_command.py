@@ -21,6 +21,7 @@ def test_demo_prints_the_statement_it_wrote_and_where_the_files_are(tmp_path, ca
     assert statement in printed
     assert "Denmark" in statement
     assert f"Per-epoch records and summary: {carbon_dir}" in printed
+    assert "Forecast after epoch 1: " in printed
     epochs = (carbon_dir / "epochs.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in epochs] == [0, 1]
     with open(out / "demo" / "version_0" / "metrics.csv") as handle:

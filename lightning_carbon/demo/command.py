@@ -11,19 +11,24 @@ Example::
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from lightning_carbon.units import format_energy
 
 DEFAULT_OUTPUT_DIR = "demo_output"
 
 
 @dataclass(frozen=True)
 class DemoResult:
-    """Where a demo run left its files, and its statement."""
+    """Where a demo run left its files, its summary and its statement."""
 
     carbon_dir: Path
     metrics_csv: Path
+    summary: dict[str, Any]
     statement: str
     val_dice: float
 
@@ -64,6 +69,7 @@ def run_demo(
         callbacks=[callback],
         enable_checkpointing=False,
         enable_model_summary=False,
+        enable_progress_bar=False,
         log_every_n_steps=1,
         num_sanity_val_steps=0,
     )
@@ -73,6 +79,7 @@ def run_demo(
     return DemoResult(
         carbon_dir=carbon_dir,
         metrics_csv=Path(logger.log_dir) / "metrics.csv",
+        summary=json.loads((carbon_dir / "summary.json").read_text()),
         statement=(carbon_dir / "statement.md").read_text(),
         val_dice=float(trainer.callback_metrics["val_dice"]),
     )
@@ -90,6 +97,14 @@ def _demo(args: argparse.Namespace) -> int:
         accelerator=args.accelerator,
         seed=args.seed,
     )
+    print()
+    forecast = result.summary.get("forecast")
+    if forecast and forecast.get("relative_error") is not None:
+        print(
+            f"Forecast after epoch {forecast['after_epochs']}: "
+            f"{format_energy(forecast['energy_kWh'])} for the run, "
+            f"{forecast['relative_error']:+.0%} against what it used"
+        )
     print()
     print(result.statement.rstrip())
     print(f"\nValidation Dice after {args.epochs} epoch(s): {result.val_dice:.3f}")
