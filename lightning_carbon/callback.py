@@ -33,6 +33,7 @@ from lightning_carbon.energy_slices import EnergySlices
 from lightning_carbon.footprint import resolve_pue
 from lightning_carbon.intensity.choice import resolve_intensity
 from lightning_carbon.intensity.series import EnergySample
+from lightning_carbon.intensity.table import CarbonIntensity
 from lightning_carbon.meter import EnergyMeter
 from lightning_carbon.reading import EnergyReading
 from lightning_carbon.records import RunRecords
@@ -222,7 +223,7 @@ class CarbonCallback(Callback):
         record = self.totals.add_epoch(
             epoch,
             validation,
-            intensity=self.intensity_choice.over(epoch.start_utc, epoch.end_utc, samples),
+            intensity=self._intensity_over(trainer, epoch, samples),
             epoch_index=trainer.current_epoch,
             done_steps=trainer.global_step,
             total_steps=trainer.estimated_stepping_batches,
@@ -314,9 +315,7 @@ class CarbonCallback(Callback):
         (merged,), _ = self._gather(trainer, reading)
         if merged is None:
             return
-        record = self.totals.add_inference(
-            stage, merged, self.intensity_choice.over(merged.start_utc, merged.end_utc)
-        )
+        record = self.totals.add_inference(stage, merged, self._intensity_over(trainer, merged))
         trainer.callback_metrics.update(
             {name: torch.tensor(value) for name, value in record["metrics"].items()}
         )
@@ -354,6 +353,16 @@ class CarbonCallback(Callback):
             for i in range(len(readings))
         ]
         return merged, [sample for _, rank_samples in per_rank for sample in rank_samples]
+
+    def _intensity_over(
+        self, trainer: pl.Trainer, reading: EnergyReading, samples: Sequence[EnergySample] = ()
+    ) -> CarbonIntensity:
+        """The intensity over a gathered window. A live value is global rank 0's, so that a
+        rank whose fetch failed still logs, and budgets, like the others."""
+        intensity = self.intensity_choice.over(reading.start_utc, reading.end_utc, samples)
+        if self.intensity_choice.is_live:
+            intensity = trainer.strategy.broadcast(intensity, src=0)
+        return intensity
 
     def _write_restored_epochs(self) -> None:
         """After a resume into a new output dir, the records start with the restored epochs."""

@@ -169,3 +169,45 @@ def _loader(n: int) -> DataLoader:
     inputs = torch.randn(n, 4, generator=generator)
     targets = torch.randn(n, 1, generator=generator)
     return DataLoader(TensorDataset(inputs, targets), batch_size=4)
+
+
+def _rank() -> int:
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+class RankDependentLive:
+    """A live intensity source that disagrees across ranks: 100 g/kWh on rank 0, 100 + 10 x
+    rank elsewhere (as when one rank's fetch failed and it fell back)."""
+
+    def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def current(self):
+        from lightning_carbon.intensity.table import country_intensity
+
+        return country_intensity("DNK")
+
+    def over(self, start, end, samples=()):
+        from dataclasses import replace
+
+        return replace(self.current(), gco2_per_kWh=100.0 + 10.0 * _rank())
+
+
+class DumpMetricsPerRank(pl.Callback):
+    """Writes each rank's ``trainer.callback_metrics`` to ``<directory>/rank<r>.json`` at the
+    end of training, so a test can see what every DDP rank logged."""
+
+    def __init__(self, directory) -> None:
+        self.directory = directory
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        import json
+        from pathlib import Path
+
+        metrics = {name: value.item() for name, value in trainer.callback_metrics.items()}
+        Path(self.directory, f"rank{trainer.global_rank}.json").write_text(json.dumps(metrics))

@@ -13,18 +13,26 @@ import pytest
 from pytorch_lightning import Trainer
 
 from lightning_carbon import CarbonCallback
-from tests.fakes import StepModel, step_sensors, step_sensors_broken_off_local_rank_0
+from lightning_carbon.intensity.choice import IntensityChoice
+from lightning_carbon.intensity.table import country_intensity
+from tests.fakes import (
+    DumpMetricsPerRank,
+    RankDependentLive,
+    StepModel,
+    step_sensors,
+    step_sensors_broken_off_local_rank_0,
+)
 
 KWH = 3.6e6
 
 
-def _fit_on_two_ranks(tmp_path, sensors) -> Trainer:
+def _fit_on_two_ranks(tmp_path, sensors, callback=None, *more_callbacks) -> Trainer:
     trainer = Trainer(
         accelerator="cpu",
         devices=2,
         strategy="ddp_spawn",
         max_epochs=1,
-        callbacks=[CarbonCallback(country="DNK", sensors=sensors)],
+        callbacks=[callback or CarbonCallback(country="DNK", sensors=sensors), *more_callbacks],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -63,3 +71,14 @@ def test_a_rank_whose_metering_broke_neither_stalls_nor_skews_the_others(tmp_pat
     assert trainer.callback_metrics["energy/total_kWh"].item() == pytest.approx(31.5 / KWH)
     summary = json.loads((tmp_path / "carbon" / "summary.json").read_text())
     assert set(summary["devices"]) == {"node0/gpu:0", "node0/cpu", "node0/dram"}
+
+
+@pytest.mark.slow
+def test_every_rank_uses_global_rank_0s_live_intensity(tmp_path):
+    callback = CarbonCallback(country="DNK", sensors=step_sensors)
+    callback.intensity_choice = IntensityChoice(country_intensity("DNK"), None, RankDependentLive())
+    _fit_on_two_ranks(tmp_path, None, callback, DumpMetricsPerRank(tmp_path))
+    for rank in (0, 1):
+        logged = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert logged["carbon/intensity_gCO2e_per_kWh"] == 100.0, rank
+        assert logged["carbon/total_gCO2e"] == pytest.approx(76.5 / KWH * 100.0), rank
