@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,7 +85,6 @@ def run_demo(
 
 
 def _demo(args: argparse.Namespace) -> int:
-    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     result = run_demo(
         epochs=args.epochs,
         filters=args.filters,
