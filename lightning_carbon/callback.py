@@ -17,7 +17,6 @@ The hooks only map Lightning's life cycle to meter windows; the arithmetic lives
 from __future__ import annotations
 
 import functools
-import math
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -29,6 +28,7 @@ import torch
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 
+from lightning_carbon.checks import positive_number
 from lightning_carbon.energy_slices import EnergySlices
 from lightning_carbon.footprint import resolve_pue
 from lightning_carbon.intensity.choice import resolve_intensity
@@ -73,13 +73,7 @@ def _guarded(hook: Callable[..., None]) -> Callable[..., None]:
 
 
 def _positive_or_none(name: str, value: float | None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+    return None if value is None else positive_number(name, value)
 
 
 class CarbonCallback(Callback):

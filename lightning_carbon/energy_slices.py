@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
+from lightning_carbon.checks import positive_number
 from lightning_carbon.intensity.series import EnergySample
 from lightning_carbon.meter import EnergyMeter
 from lightning_carbon.reading import EnergyReading
@@ -42,14 +43,8 @@ class EnergySlices:
         slice_s: float = DEFAULT_SLICE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if (
-            isinstance(slice_s, bool)
-            or not isinstance(slice_s, (int, float))
-            or not (0 < slice_s < math.inf)
-        ):
-            raise ValueError(f"slice_s must be a finite number > 0, got {slice_s!r}")
         self._meter = meter
-        self._slice_s = float(slice_s)
+        self._slice_s = positive_number("slice_s", slice_s)
         self._clock = clock
         self._cut_at_s = math.inf
         self._samples: list[EnergySample] = []

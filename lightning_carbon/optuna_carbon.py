@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from lightning_carbon.checks import positive_number
 from lightning_carbon.selection import select_model
 
 if TYPE_CHECKING:
@@ -116,11 +117,11 @@ class CarbonBudget:
     """
 
     def __init__(self, budget_gco2e: float, trial_estimate_gco2e: float | None = None) -> None:
-        self.budget_gco2e = _positive("budget_gco2e", budget_gco2e)
+        self.budget_gco2e = positive_number("budget_gco2e", budget_gco2e)
         self.trial_estimate_gco2e = (
             None
             if trial_estimate_gco2e is None
-            else _positive("trial_estimate_gco2e", trial_estimate_gco2e)
+            else positive_number("trial_estimate_gco2e", trial_estimate_gco2e)
         )
 
     def status(self, study: optuna.Study) -> BudgetStatus:
@@ -245,9 +246,3 @@ def select_trial(
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     rows = [{"metric": t.values[0], GCO2E_ATTR: t.values[1], "trial": t} for t in trials]
     return select_model(rows, "metric", tolerance, budget_gco2e)["trial"]
-
-
-def _positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < math.inf):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)

@@ -1,0 +1,19 @@
+"""Argument checks shared across the package; each error names the argument and quotes it."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def positive_number(name: str, value: Any) -> float:
+    """``value`` as a float if it is a finite int or float (not a bool) above 0, else raise.
+
+    Example::
+
+        >>> positive_number("budget_gco2e", 500)
+        500.0
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
