@@ -1,4 +1,4 @@
-"""lightning-carbon: the energy and carbon cost of PyTorch Lightning training, made visible.
+"""lightning-carbon: the energy and carbon cost of training, made visible and controllable.
 
 Example::
 
@@ -18,13 +18,15 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _PUBLIC = {
-    "CarbonCallback": "lightning_carbon.callback",
+    "CarbonCallback": "lightning_carbon.integrations.lightning",
+    "CarbonRun": "lightning_carbon.run",
+    "Ranks": "lightning_carbon.ranks",
+    "emissions": "lightning_carbon.footprint",
     "EnergyMeter": "lightning_carbon.meter",
     "EnergyReading": "lightning_carbon.reading",
     "discover": "lightning_carbon.sensors.discovery",
     "country_intensity": "lightning_carbon.intensity.table",
     "CarbonIntensity": "lightning_carbon.intensity.table",
-    "footprint": "lightning_carbon.footprint",
     "resolve_pue": "lightning_carbon.footprint",
     "precision_sweep": "lightning_carbon.sweep",
     "width_sweep": "lightning_carbon.sweep",
@@ -36,12 +38,14 @@ _PUBLIC = {
 __all__ = [
     "CarbonCallback",
     "CarbonIntensity",
+    "CarbonRun",
     "EnergyMeter",
     "EnergyReading",
     "__version__",
     "country_intensity",
     "discover",
-    "footprint",
+    "emissions",
+    "Ranks",
     "pareto_front",
     "precision_sweep",
     "recommend_start",
@@ -51,11 +55,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from lightning_carbon.callback import CarbonCallback
-    from lightning_carbon.footprint import footprint, resolve_pue
+    from lightning_carbon.footprint import emissions, resolve_pue
+    from lightning_carbon.integrations.lightning import CarbonCallback
     from lightning_carbon.intensity.table import CarbonIntensity, country_intensity
     from lightning_carbon.meter import EnergyMeter
+    from lightning_carbon.ranks import Ranks
     from lightning_carbon.reading import EnergyReading
+    from lightning_carbon.run import CarbonRun
     from lightning_carbon.selection import pareto_front, select_model
     from lightning_carbon.sensors.discovery import discover
     from lightning_carbon.sweep import precision_sweep, width_sweep

@@ -31,6 +31,7 @@ __all__ = [
     "Footprint",
     "Pue",
     "car_km",
+    "emissions",
     "equivalents",
     "footprint",
     "format_mass",
@@ -159,6 +160,30 @@ def footprint(energy_kWh: float, intensity: CarbonIntensity, pue: Pue) -> Footpr
         intensity=intensity,
         gco2e=facility_kWh * intensity.gco2_per_kWh,
     )
+
+
+def emissions(
+    energy_kWh: float,
+    *,
+    country: str | None = None,
+    carbon_intensity: float | None = None,
+    pue: float | str | None = None,
+) -> Footprint:
+    """The emissions of some IT energy where it was used: the quick answer, with provenance.
+
+    ``country`` as ISO-3, ISO-2 or name (default: the world average); ``carbon_intensity`` in
+    gCO2e/kWh overrides the table; ``pue`` as :func:`resolve_pue`.
+
+    Example::
+
+        >>> result = emissions(10.0, country="DNK", pue=1.2)
+        >>> round(result.gco2e, 1), result.intensity.year, result.intensity.basis
+        (1719.6, 2024, 'lifecycle')
+    """
+    from lightning_carbon.intensity.choice import resolve_intensity
+
+    intensity = resolve_intensity(country, carbon_intensity, None).base
+    return footprint(energy_kWh, intensity, resolve_pue(pue))
 
 
 def car_km(gco2e: float) -> Equivalent:

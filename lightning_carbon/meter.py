@@ -201,6 +201,14 @@ class EnergyMeter:
             begin = self._open.pop(name)
             return self._reading(name, begin, self._snapshot())
 
+    def peek(self, name: str) -> EnergyReading:
+        """The reading of the open window ``name`` up to now; the window stays open."""
+        with self._lock:
+            self._require_running()
+            if name not in self._open:
+                raise ValueError(f"window {name!r} is not open (open: {sorted(self._open)})")
+            return self._reading(name, self._open[name], self._snapshot())
+
     def is_open(self, name: str) -> bool:
         """Whether the window ``name`` is open."""
         return name in self._open

@@ -1,20 +1,39 @@
-"""Forecast of a whole run's energy, emissions and duration from the steps seen so far.
+"""Forecast of a whole run's energy, emissions and duration from the epochs seen so far.
 
-Plain arithmetic: the cost per optimizer step so far, times the steps the run will take
-(Lightning's ``estimated_stepping_batches``, which covers ``max_epochs`` and ``max_steps``).
+Plain arithmetic, counted in **batches** (not optimizer steps: a GAN's two optimizers or
+gradient accumulation would skew a step count). The cost per batch comes from the first
+epoch while it is the only one; from two epochs on, the first is left out as warm-up
+(data caching, compilation, cudnn autotuning can make it many times slower). The forecast is
+what the run used so far (set-up included) plus the remaining batches at that rate.
 
 Example::
 
-    >>> f = forecast(done_steps=100, total_steps=1000, energy_kWh=0.2, gco2e=50.0, elapsed_s=60.0)
-    >>> round(f.energy_kWh, 6), round(f.gco2e, 6), round(f.duration_s, 6)
-    (2.0, 500.0, 600.0)
+    >>> warm_up, steady = EpochCost(10, 0.5, 50.0, 80.0), EpochCost(10, 0.1, 10.0, 8.0)
+    >>> f = forecast([warm_up, steady], used=EpochCost(20, 0.7, 70.0, 90.0), total_batches=50)
+    >>> round(f.energy_kWh, 6), round(f.gco2e, 6), round(f.duration_s, 6), f.method
+    (1.0, 100.0, 114.0, 'rate of epochs 2-2 (first epoch left out as warm-up)')
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class EpochCost:
+    """What a span of training cost: batches run, IT energy, emissions, wall time."""
+
+    batches: int
+    energy_kWh: float
+    gco2e: float
+    duration_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -24,8 +43,9 @@ class Forecast:
     energy_kWh: float
     gco2e: float
     duration_s: float
-    done_steps: int
-    total_steps: int
+    done_batches: int
+    total_batches: int
+    method: str
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -33,22 +53,34 @@ class Forecast:
 
 
 def forecast(
-    *, done_steps: int, total_steps: float, energy_kWh: float, gco2e: float, elapsed_s: float
+    epochs: Sequence[EpochCost], *, used: EpochCost, total_batches: float
 ) -> Forecast | None:
-    """Extrapolate linearly per step; ``None`` when it cannot be done honestly.
+    """Extrapolate from the per-batch rate of ``epochs``; ``None`` when it cannot be honest.
 
-    There is no forecast before the first step, or when the run's length is unknown
-    (``total_steps`` infinite, e.g. ``max_epochs=-1`` without ``max_steps``).
+    ``epochs`` are the finished epochs' costs (each including the time between it and the
+    previous epoch, such as checkpoint saves); ``used`` is the run's total so far, with
+    ``used.batches`` the batches done. No forecast before a batch ran, or when the run's length
+    is unknown (``total_batches`` infinite, e.g. ``max_epochs=-1`` without ``max_steps``).
     """
-    if done_steps <= 0 or not math.isfinite(total_steps) or total_steps <= 0:
+    if used.batches <= 0 or not math.isfinite(total_batches) or total_batches <= 0:
         return None
-    scale = max(total_steps, done_steps) / done_steps
+    steady = list(epochs[1:]) if len(epochs) >= 2 else list(epochs[:1])
+    batches = sum(e.batches for e in steady)
+    if batches <= 0:
+        return None
+    remaining = max(total_batches - used.batches, 0.0)
+    scale = remaining / batches
+    if len(epochs) >= 2:
+        method = f"rate of epochs 2-{len(epochs)} (first epoch left out as warm-up)"
+    else:
+        method = "rate of the first epoch"
     return Forecast(
-        energy_kWh=energy_kWh * scale,
-        gco2e=gco2e * scale,
-        duration_s=elapsed_s * scale,
-        done_steps=done_steps,
-        total_steps=int(max(total_steps, done_steps)),
+        energy_kWh=used.energy_kWh + scale * sum(e.energy_kWh for e in steady),
+        gco2e=used.gco2e + scale * sum(e.gco2e for e in steady),
+        duration_s=used.duration_s + scale * sum(e.duration_s for e in steady),
+        done_batches=used.batches,
+        total_batches=int(max(total_batches, used.batches)),
+        method=method,
     )
 
 

@@ -129,6 +129,28 @@ class EnergyReading:
             notes=tuple(dict.fromkeys(self.notes + other.notes)),
         )
 
+    def minus(self, other: EnergyReading) -> EnergyReading:
+        """What this reading used beyond ``other`` (a part of it), device by device, never < 0.
+
+        Example::
+
+            >>> cpu, est = {"cpu": "cpu"}, {"cpu": "estimated"}
+            >>> whole = EnergyReading("run", 10.0, {"cpu": 50.0}, cpu, est)
+            >>> part = EnergyReading("epoch", 4.0, {"cpu": 20.0}, cpu, est)
+            >>> rest = whole.minus(part)
+            >>> rest.duration_s, rest.energy_J_by_device
+            (6.0, {'cpu': 30.0})
+        """
+        energy = {
+            d: max(j - other.energy_J_by_device.get(d, 0.0), 0.0)
+            for d, j in self.energy_J_by_device.items()
+        }
+        return replace(
+            self,
+            duration_s=max(self.duration_s - other.duration_s, 0.0),
+            energy_J_by_device=energy,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with totals per component and per device.
 

@@ -22,8 +22,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-EPOCH_SCHEMA = "lightning-carbon/epoch/1"
-SUMMARY_SCHEMA = "lightning-carbon/summary/1"
+EPOCH_SCHEMA = "lightning-carbon/epoch/2"
+SUMMARY_SCHEMA = "lightning-carbon/summary/2"
 
 
 class RunRecords:
@@ -56,6 +56,14 @@ class RunRecords:
             stream.flush()
             os.fsync(stream.fileno())
 
+    def rewrite_epochs(self, records: list[dict[str, Any]]) -> None:
+        """Replace ``epochs.jsonl`` atomically by ``records`` (a resume from any checkpoint)."""
+        lines = "".join(
+            json.dumps({"schema": EPOCH_SCHEMA, **record}, sort_keys=True) + "\n"
+            for record in records
+        )
+        self._write_atomically(self.epochs_path, lines)
+
     def read_epochs(self) -> list[dict[str, Any]]:
         """All epoch records; a torn last line (a crash mid-write) is skipped."""
         if not self.epochs_path.exists():
@@ -82,5 +90,7 @@ class RunRecords:
     def _write_atomically(self, path: Path, text: str) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(path.suffix + ".tmp")
-        partial.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        partial.write_text(
+            text if not text or text.endswith("\n") else text + "\n", encoding="utf-8"
+        )
         os.replace(partial, path)

@@ -1,30 +1,41 @@
-"""The running totals of one run: epochs, inference, forecast, budgets, summary.
+"""The running totals of one run: epochs, what lies outside them, stages, forecast, budgets.
 
-Pure bookkeeping (no Lightning, no I/O), so the callback stays a thin adapter and every figure
-it logs can be checked by hand.
+Pure bookkeeping (no framework, no I/O), so every adapter shares it and every figure can be
+checked by hand. Every record the run writes to ``epochs.jsonl`` is kept in :attr:`records`,
+and every total is a sum over them, so the file always adds up to the reported totals.
+
+A run's ``fit`` stage is the whole job from set-up to teardown: its training epochs are the
+breakdown, and the rest (set-up, sanity check, checkpoint saves, other callbacks' epoch-end
+hooks, teardown) is one ``outside_epochs`` record per process. Validate, test and predict are
+stages of their own.
 
 Example::
 
     >>> from lightning_carbon.footprint import resolve_pue
     >>> from lightning_carbon.intensity.table import country_intensity
+    >>> world = country_intensity("WORLD")
     >>> totals = RunTotals(resolve_pue(None))
+    >>> totals.begin_segment()
     >>> epoch = EnergyReading("train_epoch", 60.0, {"cpu": 3.6e5}, {"cpu": "cpu"},
     ...                       {"cpu": "estimated"})
-    >>> record = totals.add_epoch(epoch, None, intensity=country_intensity("WORLD"),
-    ...                           epoch_index=0, done_steps=10, total_steps=40, forecast_from=1)
-    >>> record["metrics"]["energy/epoch_kWh"], record["metrics"]["energy/predicted_total_kWh"]
-    (0.1, 0.4)
+    >>> so_far = EnergyReading("fit", 70.0, {"cpu": 3.96e5}, {"cpu": "cpu"}, {"cpu": "estimated"})
+    >>> record = totals.add_epoch(epoch, None, so_far, intensity=world, epoch_index=0,
+    ...                           batches=10, total_batches=40, forecast_from=1)
+    >>> m = record["metrics"]
+    >>> m["energy/epoch_kWh"], round(m["energy/total_kWh"], 6), m["energy/predicted_total_kWh"]
+    (0.1, 0.11, 0.41)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from lightning_carbon import __version__
 from lightning_carbon.footprint import Pue, equivalents, footprint
-from lightning_carbon.predict import Forecast, forecast, relative_error
+from lightning_carbon.predict import EpochCost, Forecast, forecast, relative_error
 from lightning_carbon.reading import EnergyReading, least_direct
 from lightning_carbon.sensors.base import SensorChoice
 from lightning_carbon.units import J_PER_KWH, format_duration, format_energy, format_mass
@@ -33,27 +44,66 @@ if TYPE_CHECKING:
     from lightning_carbon.intensity.choice import IntensityChoice
     from lightning_carbon.intensity.table import CarbonIntensity
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+TRAIN = "train"
+OUTSIDE_EPOCHS = "outside_epochs"
+OUTSIDE_EPOCHS_WHAT = (
+    "set-up, sanity check, checkpoint saves, other callbacks' epoch-end hooks and teardown"
+)
+FIT_RECORDS = (TRAIN, OUTSIDE_EPOCHS)
+
+IntensityOver = Callable[[str, str], "CarbonIntensity"]
+"""``(start_utc, end_utc) -> intensity`` over a window."""
 
 
 def _kWh_by_component(reading: EnergyReading) -> dict[str, float]:
     return {c: j / J_PER_KWH for c, j in reading.energy_J_by_component.items()}
 
 
+def _sum_readings(readings: list[EnergyReading], name: str) -> EnergyReading:
+    total = EnergyReading(name, 0.0, {}, {}, {})
+    for reading in readings:
+        total = total.plus(reading)
+    return total
+
+
+def _cost(record: dict[str, Any]) -> EpochCost:
+    return EpochCost(**record["cost"])
+
+
 class RunTotals:
-    """Totals of a run so far, from the (rank-summed) readings the callback hands over."""
+    """Totals of a run so far, from the (rank-summed) readings an adapter hands over."""
 
     def __init__(self, pue: Pue) -> None:
         self.pue = pue
-        self.fit_total: EnergyReading | None = None
-        self.gco2e = 0.0
-        self.facility_kWh = 0.0
-        self.epochs: list[dict[str, Any]] = []
-        self.inference: dict[str, dict[str, Any]] = {}
+        self.records: list[dict[str, Any]] = []
+        self.stages: dict[str, dict[str, Any]] = {}
         self.first_forecast: dict[str, Any] | None = None
         self.latest_forecast: Forecast | None = None
+        self.budget_stop: dict[str, Any] | None = None
         self.run_done = False
         self.started_utc = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self._segment_epochs: EnergyReading | None = None
+        self._outside_index: int | None = None
+        self._priced_until_utc = ""
+        self._outside_duration_added = 0.0
+
+    # -- views ----------------------------------------------------------------------------
+
+    @property
+    def epochs(self) -> list[dict[str, Any]]:
+        """The training epochs' records, oldest first."""
+        return [r for r in self.records if r["stage"] == TRAIN]
+
+    def fit_used(self) -> EpochCost:
+        """The fit stage so far: batches, energy, emissions and wall time, set-up included."""
+        fit = [r for r in self.records if r["stage"] in FIT_RECORDS]
+        return EpochCost(
+            batches=sum(r.get("batches", 0) for r in fit),
+            energy_kWh=sum(r["energy_kWh"] for r in fit),
+            gco2e=sum(r["gco2e"] for r in fit),
+            duration_s=sum(r["reading"]["duration_s"] for r in fit),
+        )
 
     # -- adding readings ------------------------------------------------------------------
 
@@ -69,17 +119,12 @@ class RunTotals:
         readings = [(node, EnergyReading.from_dict(d)) for node, d in per_rank if d is not None]
         if not readings:
             return None
-        label = (
-            (lambda node, device: f"node{node}/{device}")
-            if qualify
-            else (lambda node, device: device)
-        )
         energy: dict[str, float] = {}
         component: dict[str, str] = {}
         provenance: dict[str, str] = {}
         for node, reading in readings:
             for device, joules in reading.energy_J_by_device.items():
-                name = label(node, device)
+                name = f"node{node}/{device}" if qualify else device
                 energy[name] = energy.get(name, 0.0) + joules
                 component[name] = reading.component_by_device[device]
                 provenance[name] = reading.provenance_by_device[device]
@@ -95,39 +140,73 @@ class RunTotals:
             notes=tuple(dict.fromkeys(n for _, r in readings for n in r.notes)),
         )
 
+    def begin_segment(self, start_utc: str = "") -> None:
+        """A process starts (or resumes) the fit stage: a new ``outside_epochs`` record."""
+        self._segment_epochs = None
+        self._outside_index = None
+        self._priced_until_utc = start_utc
+        self.run_done = False
+
     def add_epoch(
         self,
         epoch: EnergyReading,
         validation: EnergyReading | None,
+        fit_so_far: EnergyReading,
         *,
         intensity: CarbonIntensity,
         epoch_index: int,
-        done_steps: int,
-        total_steps: float,
+        batches: int,
+        total_batches: float,
         forecast_from: int,
+        outside_intensity: IntensityOver | None = None,
     ) -> dict[str, Any]:
-        """Count one training epoch (validation included); return its record with metrics."""
+        """Count one training epoch (its validation included) and what ran outside it since.
+
+        ``fit_so_far`` is this process's fit window up to now; ``batches`` the training
+        batches of this epoch. Returns the epoch's record, with the metrics to log.
+        """
         result = footprint(epoch.energy_kWh, intensity, self.pue)
-        self.fit_total = epoch if self.fit_total is None else self.fit_total.plus(epoch)
-        self.gco2e += result.gco2e
-        self.facility_kWh += result.facility_energy_kWh
+        first_in_segment = self._segment_epochs is None
+        self._segment_epochs = epoch if first_in_segment else self._segment_epochs.plus(epoch)
+        outside_added = self._update_outside(fit_so_far, intensity, outside_intensity)
+        between = (0.0, 0.0) if first_in_segment else outside_added
+        record: dict[str, Any] = {
+            "stage": TRAIN,
+            "epoch": epoch_index,
+            "batches": batches,
+            "energy_kWh": epoch.energy_kWh,
+            "facility_energy_kWh": result.facility_energy_kWh,
+            "gco2e": result.gco2e,
+            "intensity": asdict(intensity),
+            "pue": self.pue.value,
+            "reading": epoch.to_dict(),
+            "validation": validation.to_dict() if validation else None,
+            # what forecasts and budgets count per epoch: the epoch and the gap before it
+            "cost": EpochCost(
+                batches,
+                epoch.energy_kWh + between[0],
+                result.gco2e + between[1],
+                epoch.duration_s + (0.0 if first_in_segment else self._outside_duration_added),
+            ).to_dict(),
+        }
+        self.records.insert(self._outside_index, record)
+        self._outside_index += 1
+        used = self.fit_used()
+        self.latest_forecast = forecast(
+            [_cost(r) for r in self.epochs], used=used, total_batches=total_batches
+        )
+        self.run_done = used.batches >= total_batches
+        record["total_kWh"], record["total_gCO2e"] = used.energy_kWh, used.gco2e
+        record["forecast"] = self.latest_forecast.to_dict() if self.latest_forecast else None
         metrics = {"energy/epoch_kWh": epoch.energy_kWh}
         metrics.update({f"energy/{c}_kWh": v for c, v in _kWh_by_component(epoch).items()})
         metrics["energy/validate_kWh"] = validation.energy_kWh if validation else 0.0
-        metrics["energy/total_kWh"] = self.fit_total.energy_kWh
+        metrics["energy/total_kWh"] = used.energy_kWh
         metrics["carbon/epoch_gCO2e"] = result.gco2e
-        metrics["carbon/total_gCO2e"] = self.gco2e
+        metrics["carbon/total_gCO2e"] = used.gco2e
         metrics["carbon/intensity_gCO2e_per_kWh"] = intensity.gco2_per_kWh
         metrics.update({f"power/{c}_W": w for c, w in epoch.power_W_by_component.items()})
-        self.latest_forecast = forecast(
-            done_steps=done_steps,
-            total_steps=total_steps,
-            energy_kWh=self.fit_total.energy_kWh,
-            gco2e=self.gco2e,
-            elapsed_s=self.fit_total.duration_s,
-        )
-        self.run_done = done_steps >= total_steps
-        if len(self.epochs) + 1 >= forecast_from and self.latest_forecast is not None:
+        if len(self.epochs) >= forecast_from and self.latest_forecast is not None:
             metrics["energy/predicted_total_kWh"] = self.latest_forecast.energy_kWh
             metrics["carbon/predicted_total_gCO2e"] = self.latest_forecast.gco2e
             if self.first_forecast is None:
@@ -135,37 +214,33 @@ class RunTotals:
                     **self.latest_forecast.to_dict(),
                     "after_epochs": forecast_from,
                 }
-        record = {
-            "stage": "train",
-            "epoch": epoch_index,
-            "global_step": done_steps,
-            "energy_kWh": epoch.energy_kWh,
-            "facility_energy_kWh": result.facility_energy_kWh,
-            "gco2e": result.gco2e,
-            "total_kWh": self.fit_total.energy_kWh,
-            "total_gCO2e": self.gco2e,
-            "intensity": asdict(intensity),
-            "pue": self.pue.value,
-            "reading": epoch.to_dict(),
-            "validation": validation.to_dict() if validation else None,
-            "forecast": self.latest_forecast.to_dict() if self.latest_forecast else None,
-            "metrics": metrics,
-        }
-        self.epochs.append(record)
+        record["metrics"] = metrics
         return record
 
-    def add_inference(
-        self, stage: str, reading: EnergyReading, intensity: CarbonIntensity
+    def finish_fit(
+        self,
+        fit: EnergyReading,
+        *,
+        intensity: CarbonIntensity,
+        outside_intensity: IntensityOver | None = None,
+        partial_reason: str | None = None,
     ) -> dict[str, Any]:
-        """Count a validate, test or predict run; return its record with metrics."""
+        """Close this process's fit window: the rest goes to ``outside_epochs``; its record."""
+        self._update_outside(fit, intensity, outside_intensity)
+        self.stages["fit"] = {"partial": partial_reason is not None, "reason": partial_reason}
+        assert self._outside_index is not None
+        return self.records[self._outside_index]
+
+    def add_stage(
+        self,
+        stage: str,
+        reading: EnergyReading,
+        intensity: CarbonIntensity,
+        partial_reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Count a whole validate, test or predict stage; return its record with metrics."""
         result = footprint(reading.energy_kWh, intensity, self.pue)
-        before = self.inference.get(stage, {"energy_kWh": 0.0, "gco2e": 0.0, "runs": 0})
-        self.inference[stage] = {
-            "energy_kWh": before["energy_kWh"] + reading.energy_kWh,
-            "gco2e": before["gco2e"] + result.gco2e,
-            "runs": before["runs"] + 1,
-        }
-        return {
+        record = {
             "stage": stage,
             "energy_kWh": reading.energy_kWh,
             "facility_energy_kWh": result.facility_energy_kWh,
@@ -173,11 +248,90 @@ class RunTotals:
             "intensity": asdict(intensity),
             "pue": self.pue.value,
             "reading": reading.to_dict(),
+            "partial": partial_reason is not None,
             "metrics": {
                 f"energy/{stage}_kWh": reading.energy_kWh,
                 f"carbon/{stage}_gCO2e": result.gco2e,
             },
         }
+        self.records.append(record)
+        before = self.stages.get(stage, {"runs": 0})
+        self.stages[stage] = {
+            "runs": before["runs"] + 1,
+            "partial": partial_reason is not None,
+            "reason": partial_reason,
+        }
+        return record
+
+    def _update_outside(
+        self,
+        fit_so_far: EnergyReading,
+        intensity: CarbonIntensity,
+        outside_intensity: IntensityOver | None,
+    ) -> tuple[float, float]:
+        """This process's outside-epochs record := fit so far minus its epochs; returns the
+        (kWh, gCO2e) added since the last update, priced over the time they were used."""
+        outside = (
+            fit_so_far if self._segment_epochs is None else fit_so_far.minus(self._segment_epochs)
+        )
+        outside = EnergyReading(
+            OUTSIDE_EPOCHS,
+            outside.duration_s,
+            outside.energy_J_by_device,
+            outside.component_by_device,
+            outside.provenance_by_device,
+            fit_so_far.start_utc,
+            fit_so_far.end_utc,
+            outside.notes,
+        )
+        if self._outside_index is None:
+            segment = sum(1 for r in self.records if r["stage"] == OUTSIDE_EPOCHS)
+            self.records.append(
+                {
+                    "stage": OUTSIDE_EPOCHS,
+                    "segment": segment,
+                    "what": OUTSIDE_EPOCHS_WHAT,
+                    "energy_kWh": 0.0,
+                    "facility_energy_kWh": 0.0,
+                    "gco2e": 0.0,
+                    "pue": self.pue.value,
+                    "reading": EnergyReading(OUTSIDE_EPOCHS, 0.0, {}, {}, {}).to_dict(),
+                }
+            )
+            self._outside_index = len(self.records) - 1
+        record = self.records[self._outside_index]
+        added_kWh = max(outside.energy_kWh - record["energy_kWh"], 0.0)
+        self._outside_duration_added = max(
+            outside.duration_s - record["reading"]["duration_s"], 0.0
+        )
+        priced = intensity
+        if outside_intensity is not None and self._priced_until_utc and fit_so_far.end_utc:
+            priced = outside_intensity(self._priced_until_utc, fit_so_far.end_utc)
+        added = footprint(added_kWh, priced, self.pue)
+        record.update(
+            energy_kWh=outside.energy_kWh,
+            facility_energy_kWh=record["facility_energy_kWh"] + added.facility_energy_kWh,
+            gco2e=record["gco2e"] + added.gco2e,
+            intensity=asdict(priced),
+            reading=outside.to_dict(),
+        )
+        self._priced_until_utc = fit_so_far.end_utc
+        return added_kWh, added.gco2e
+
+    def running(self, fit_so_far: EnergyReading, intensity: CarbonIntensity) -> EpochCost:
+        """The fit so far, mid-epoch too: the counted records plus what this process's fit
+        window used since they were last brought up to date, priced at ``intensity``."""
+        counted = [self._segment_epochs] if self._segment_epochs is not None else []
+        if self._outside_index is not None:
+            counted.append(EnergyReading.from_dict(self.records[self._outside_index]["reading"]))
+        since = fit_so_far.minus(_sum_readings(counted, "counted"))
+        used = self.fit_used()
+        return EpochCost(
+            used.batches,
+            used.energy_kWh + since.energy_kWh,
+            used.gco2e + footprint(since.energy_kWh, intensity, self.pue).gco2e,
+            used.duration_s + since.duration_s,
+        )
 
     # -- what is said about them ----------------------------------------------------------
 
@@ -189,7 +343,19 @@ class RunTotals:
         return (
             f"after {f['after_epochs']} epoch(s) this run is forecast to use "
             f"{format_energy(f['energy_kWh'])} and emit {format_mass(f['gco2e'])} over "
-            f"{format_duration(f['duration_s'])} ({f['total_steps']} steps)"
+            f"{format_duration(f['duration_s'])} ({f['total_batches']} batches; {f['method']})"
+        )
+
+    def next_epoch_estimate(self) -> EpochCost | None:
+        """A cautious cost of the next epoch: the most expensive epoch so far, gap included."""
+        costs = [_cost(r) for r in self.epochs]
+        if not costs:
+            return None
+        return EpochCost(
+            max(c.batches for c in costs),
+            max(c.energy_kWh for c in costs),
+            max(c.gco2e for c in costs),
+            max(c.duration_s for c in costs),
         )
 
     def budget_findings(
@@ -197,32 +363,36 @@ class RunTotals:
     ) -> list[tuple[str, str, bool]]:
         """``(key, message, stop)`` for each budget that is passed or about to be.
 
-        ``stop`` is True when the running total has passed the budget or the next epoch
-        (at the mean cost so far) would pass it; False for a forecast over budget.
+        ``stop`` is True when the running total has passed the budget, or the next epoch (at
+        the cost of the most expensive epoch so far) would pass it while epochs remain; False
+        for a forecast over budget, which only warns.
         """
-        if self.fit_total is None or not self.epochs:
+        next_epoch = self.next_epoch_estimate()
+        if next_epoch is None:
             return []
+        used = self.fit_used()
         findings = []
-        for what, budget, used, predicted, fmt in (
+        for what, budget, spent, predicted, per_epoch, fmt in (
             (
                 "energy",
                 budget_kwh,
-                self.fit_total.energy_kWh,
+                used.energy_kWh,
                 self.latest_forecast.energy_kWh if self.latest_forecast else None,
+                next_epoch.energy_kWh,
                 format_energy,
             ),
             (
                 "carbon",
                 budget_gco2e,
-                self.gco2e,
+                used.gco2e,
                 self.latest_forecast.gco2e if self.latest_forecast else None,
+                next_epoch.gco2e,
                 format_mass,
             ),
         ):
             if budget is None:
                 continue
-            per_epoch = used / len(self.epochs)
-            if predicted is not None and predicted > budget:
+            if not self.run_done and predicted is not None and predicted > budget:
                 findings.append(
                     (
                         f"{what}-forecast",
@@ -231,30 +401,43 @@ class RunTotals:
                         False,
                     )
                 )
-            if used > budget or (not self.run_done and used + per_epoch > budget):
+            if spent > budget or (not self.run_done and spent + per_epoch > budget):
+                state = "is passed" if spent > budget else "would be passed by the next epoch"
                 findings.append(
                     (
                         f"{what}-reached",
-                        f"the {what} budget of {fmt(budget)} "
-                        f"{'is passed' if used > budget else 'would be passed by the next epoch'}: "
-                        f"{fmt(used)} used, about "
-                        f"{fmt(per_epoch)} per epoch.",
+                        f"the {what} budget of {fmt(budget)} {state}: {fmt(spent)} used, the "
+                        f"costliest epoch so far used {fmt(per_epoch)}.",
                         True,
                     )
                 )
         return findings
 
+    def stop_for_budget(self, reason: str) -> None:
+        """Remember that training stopped for a budget, with the figures at that moment."""
+        used = self.fit_used()
+        self.budget_stop = {
+            "reason": reason,
+            "after_epochs": len(self.epochs),
+            "used_kWh": used.energy_kWh,
+            "used_gco2e": used.gco2e,
+        }
+
     def final_metrics(self) -> dict[str, float]:
-        """The run's totals for each logger's ``log_metrics`` at the end of training."""
-        if self.fit_total is None:
+        """The fit's totals for each logger's ``log_metrics`` at the end of training."""
+        fit = [r for r in self.records if r["stage"] in FIT_RECORDS]
+        if not fit:
             return {}
+        used = self.fit_used()
+        outside = sum(r["energy_kWh"] for r in fit if r["stage"] == OUTSIDE_EPOCHS)
         final = {
-            "energy/run_total_kWh": self.fit_total.energy_kWh,
-            "carbon/run_total_gCO2e": self.gco2e,
-            "time/run_total_s": self.fit_total.duration_s,
+            "energy/run_total_kWh": used.energy_kWh,
+            "carbon/run_total_gCO2e": used.gco2e,
+            "time/run_total_s": used.duration_s,
+            "energy/outside_epochs_kWh": outside,
         }
         if self.first_forecast is not None:
-            error = relative_error(self.first_forecast["energy_kWh"], self.fit_total.energy_kWh)
+            error = relative_error(self.first_forecast["energy_kWh"], used.energy_kWh)
             if error is not None:
                 final["energy/forecast_error"] = error
         return final
@@ -267,77 +450,127 @@ class RunTotals:
         sensors: list[SensorChoice],
         world_size: int,
         num_nodes: int,
-        partial_reason: str | None,
+        budgets: dict[str, Any] | None = None,
+        run_name: str | None = None,
+        metrics: dict[str, float] | None = None,
     ) -> dict[str, Any]:
-        """The ``summary.json`` content (schema ``lightning-carbon/summary/1``)."""
-        total = self.fit_total or EnergyReading("fit", 0.0, {}, {}, {})
-        inference_kWh = sum(v["energy_kWh"] for v in self.inference.values())
-        inference_g = sum(v["gco2e"] for v in self.inference.values())
-        energy_kWh = total.energy_kWh + inference_kWh
-        gco2e = self.gco2e + inference_g
-        facility_kWh = self.facility_kWh + inference_kWh * self.pue.value
+        """The ``summary.json`` content (schema ``lightning-carbon/summary/2``)."""
+        training = self._training_section()
+        inference = {
+            stage: self._section([r for r in self.records if r["stage"] == stage])
+            | {"runs": info["runs"], "partial": info["partial"], "reason": info["reason"]}
+            for stage, info in self.stages.items()
+            if stage != "fit"
+        }
+        sections = ([training] if training else []) + list(inference.values())
+        energy_kWh = sum(s["energy_kWh"] for s in sections)
+        gco2e = sum(s["gco2e"] for s in sections)
+        facility_kWh = sum(s["facility_energy_kWh"] for s in sections)
+        every = _sum_readings([EnergyReading.from_dict(r["reading"]) for r in self.records], "all")
+        partial_section = training or next((s for s in sections if s["partial"]), None)
         return {
             "package": f"lightning-carbon {__version__}",
-            "partial": partial_reason is not None,
-            "reason": partial_reason,
+            "run_name": run_name,
+            "partial": bool(partial_section and partial_section["partial"]),
+            "reason": partial_section["reason"] if partial_section else None,
             "started_utc": self.started_utc,
             "ended_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "epochs": len(self.epochs),
-            "duration_s": total.duration_s,
+            "duration_s": sum(s["duration_s"] for s in sections),
             "energy_kWh": energy_kWh,
             "facility_energy_kWh": facility_kWh,
             "gco2e": gco2e,
-            "training": {
-                "energy_kWh": total.energy_kWh,
-                "gco2e": self.gco2e,
-                "energy_kWh_by_component": _kWh_by_component(total),
-            },
-            "inference": self.inference,
-            "energy_kWh_by_component": _kWh_by_component(total),
-            "provenance_by_component": total.provenance_by_component,
-            "provenance": least_direct(set(total.provenance_by_device.values())),
-            "devices": total.to_dict()["devices"],
+            "training": training,
+            "inference": inference,
+            "energy_kWh_by_component": _kWh_by_component(every),
+            "provenance_by_component": every.provenance_by_component,
+            "provenance": least_direct(set(every.provenance_by_device.values())),
+            "devices": every.to_dict()["devices"],
             "intensity": intensity.summary(gco2e, facility_kWh),
             "pue": asdict(self.pue),
             "equivalents": [asdict(e) for e in equivalents(gco2e)],
-            "forecast": self._forecast_with_error(total),
+            "forecast": self._forecast_with_error(training),
+            "budget": {**(budgets or {}), "stopped": self.budget_stop},
             "precision": precision,
             "hardware": {
                 "sensors": [asdict(choice) for choice in sensors],
                 "world_size": world_size,
                 "num_nodes": num_nodes,
             },
-            "notes": list(total.notes),
+            "metrics": dict(metrics or {}),
+            "notes": list(every.notes) + intensity.failures(),
         }
 
-    def _forecast_with_error(self, total: EnergyReading) -> dict[str, Any] | None:
-        if self.first_forecast is None:
+    def _section(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        reading = _sum_readings([EnergyReading.from_dict(r["reading"]) for r in records], "part")
+        return {
+            "energy_kWh": sum(r["energy_kWh"] for r in records),
+            "facility_energy_kWh": sum(r["facility_energy_kWh"] for r in records),
+            "gco2e": sum(r["gco2e"] for r in records),
+            "duration_s": sum(r["reading"]["duration_s"] for r in records),
+            "energy_kWh_by_component": _kWh_by_component(reading),
+            "provenance_by_component": reading.provenance_by_component,
+        }
+
+    def _training_section(self) -> dict[str, Any] | None:
+        fit = [r for r in self.records if r["stage"] in FIT_RECORDS]
+        if not fit and "fit" not in self.stages:
             return None
-        error = relative_error(self.first_forecast["energy_kWh"], total.energy_kWh)
+        status = self.stages.get("fit", {"partial": True, "reason": "the fit did not finish"})
+        section = self._section(fit)
+        epochs = self._section([r for r in fit if r["stage"] == TRAIN])
+        outside = self._section([r for r in fit if r["stage"] == OUTSIDE_EPOCHS])
+        return section | {
+            "partial": status["partial"],
+            "reason": status["reason"],
+            "epochs": {"count": len(self.epochs), **epochs},
+            "outside_epochs": {
+                **outside,
+                "share": outside["energy_kWh"] / section["energy_kWh"]
+                if section["energy_kWh"] > 0
+                else 0.0,
+                "what": OUTSIDE_EPOCHS_WHAT,
+            },
+        }
+
+    def _forecast_with_error(self, training: dict[str, Any] | None) -> dict[str, Any] | None:
+        if self.first_forecast is None or training is None:
+            return None
+        error = relative_error(self.first_forecast["energy_kWh"], training["energy_kWh"])
         return {**self.first_forecast, "relative_error": error}
 
     # -- resume ---------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """What a checkpoint keeps: rank-summed totals and the epoch records."""
+        """What a checkpoint keeps: every record (rank-summed) and the run's decisions."""
         return {
             "version": STATE_VERSION,
-            "fit_total": self.fit_total.to_dict() if self.fit_total else None,
-            "gco2e": self.gco2e,
-            "facility_kWh": self.facility_kWh,
-            "epochs": self.epochs,
-            "inference": self.inference,
+            "records": self.records,
+            "stages": self.stages,
             "first_forecast": self.first_forecast,
+            "budget_stop": self.budget_stop,
             "started_utc": self.started_utc,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from :meth:`state_dict` (missing keys keep their defaults)."""
-        fit_total = state.get("fit_total")
-        self.fit_total = EnergyReading.from_dict(fit_total) if fit_total else None
-        self.gco2e = float(state.get("gco2e", 0.0))
-        self.facility_kWh = float(state.get("facility_kWh", 0.0))
-        self.epochs = list(state.get("epochs", []))
-        self.inference = dict(state.get("inference", {}))
+        """Continue from :meth:`state_dict`: the records become exactly the restored ones.
+
+        A checkpoint of version 1 (lightning-carbon 0.1) holds its epochs only; their costs
+        are taken from the epochs themselves.
+        """
+        if state.get("version", 1) < 2:
+            records, steps_before = [], 0
+            for r in state.get("epochs", []):
+                batches = int(r.get("global_step", 0)) - steps_before
+                steps_before += batches
+                cost = EpochCost(batches, r["energy_kWh"], r["gco2e"], r["reading"]["duration_s"])
+                records.append({**r, "batches": batches, "cost": cost.to_dict()})
+        else:
+            records = state.get("records", [])
+        self.records = [dict(r) for r in records]
+        self.stages = {k: dict(v) for k, v in state.get("stages", {}).items() if k != "fit"}
         self.first_forecast = state.get("first_forecast")
+        self.budget_stop = state.get("budget_stop")
         self.started_utc = state.get("started_utc", self.started_utc)
+        self._segment_epochs = None
+        self._outside_index = None

@@ -1,7 +1,8 @@
 """The carbon statement: a run's summary in words a paper can quote.
 
 Works from a summary dict (the ``summary.json`` schema), so a finished run, a partial run and
-the report CLI all produce the same wording.
+the report CLI all produce the same wording. "Training" is the fit stage alone, from set-up to
+teardown; test, predict and validate stages get a sentence each.
 
 Example::
 
@@ -24,20 +25,83 @@ from typing import Any
 
 from lightning_carbon.units import format_duration, format_energy, format_mass
 
+_STAGE_WORDS = {"validate": "Validation", "test": "Testing", "predict": "Prediction"}
+
+
+def _used(what: str, section: dict[str, Any]) -> str:
+    parts = ", ".join(
+        f"{component.upper()} {format_energy(kwh)} "
+        f"{section.get('provenance_by_component', {}).get(component) or 'unmetered'}"
+        for component, kwh in section.get("energy_kWh_by_component", {}).items()
+    )
+    breakdown = f" ({parts})" if parts else ""
+    return (
+        f"{what} used {format_energy(section['energy_kWh'])} of electricity over "
+        f"{format_duration(section.get('duration_s', 0.0))}{breakdown}, "
+        f"which emitted {format_mass(section['gco2e'])}."
+    )
+
+
+def _training_lines(training: dict[str, Any]) -> list[str]:
+    lines = [_used("Training", training)]
+    outside = training.get("outside_epochs") or {}
+    epochs = training.get("epochs") or {}
+    if outside.get("energy_kWh", 0.0) > 0:
+        lines[0] += (
+            f" The {epochs.get('count', 0)} training epoch(s) used "
+            f"{format_energy(epochs.get('energy_kWh', 0.0))}; the rest, "
+            f"{format_energy(outside['energy_kWh'])} ({outside.get('share', 0.0):.1%}), went to "
+            f"{outside.get('what', 'work outside the epochs')}."
+        )
+    return lines
+
+
+def _stage_lines(inference: dict[str, Any]) -> list[str]:
+    lines = []
+    for stage, section in inference.items():
+        runs = section.get("runs", 1)
+        what = _STAGE_WORDS.get(stage, stage.capitalize())
+        line = _used(what + (f" ({runs} runs)" if runs > 1 else ""), section)
+        if section.get("partial"):
+            line += f" It ended early ({section.get('reason') or 'unknown'})."
+        lines.append(line)
+    return lines
+
+
+def _budget_line(budget: dict[str, Any]) -> str | None:
+    stopped = budget.get("stopped")
+    if not stopped:
+        return None
+    return (
+        f"Training stopped after {stopped['after_epochs']} epoch(s) for its budget: "
+        f"{stopped['reason']}"
+    )
+
+
+def _forecast_line(forecast: dict[str, Any]) -> str:
+    error = forecast.get("relative_error")
+    said = f" ({error:+.0%} against what it used)" if error is not None else ""
+    return (
+        f"After {forecast['after_epochs']} epoch(s) the run was forecast to use "
+        f"{format_energy(forecast['energy_kWh'])} and emit {format_mass(forecast['gco2e'])}"
+        f"{said}; a forecast, not a measurement ({forecast.get('method', 'per-batch rate')})."
+    )
+
 
 def carbon_statement(summary: dict[str, Any], *, what: str = "Training") -> str:
     """Markdown text of the carbon statement for one run (or several, summed)."""
-    parts = ", ".join(
-        f"{component.upper()} {format_energy(kwh)} "
-        f"{summary.get('provenance_by_component', {}).get(component) or 'unmetered'}"
-        for component, kwh in summary.get("energy_kWh_by_component", {}).items()
-    )
-    breakdown = f" ({parts})" if parts else ""
-    lines = [
-        f"{what} used {format_energy(summary['energy_kWh'])} of electricity over "
-        f"{format_duration(summary.get('duration_s', 0.0))}{breakdown}, "
-        f"which emitted {format_mass(summary['gco2e'])}."
-    ]
+    training = summary.get("training")
+    stages = {
+        stage: section
+        for stage, section in (summary.get("inference") or {}).items()
+        if isinstance(section, dict) and "duration_s" in section  # a stage of its own
+    }
+    if what == "Training" and isinstance(training, dict) and "epochs" in training:
+        lines = _training_lines(training) + _stage_lines(stages)
+    elif what == "Training" and training is None and stages:
+        lines = _stage_lines(stages)
+    else:
+        lines = [_used(what, summary)]
     pue = summary.get("pue", {})
     intensity = summary.get("intensity", {})
     if intensity:
@@ -53,6 +117,11 @@ def carbon_statement(summary: dict[str, Any], *, what: str = "Training") -> str:
                 else "."
             )
         )
+    if summary.get("forecast"):
+        lines.append(_forecast_line(summary["forecast"]))
+    budget_line = _budget_line(summary.get("budget") or {})
+    if budget_line:
+        lines.append(budget_line)
     for equivalent in summary.get("equivalents", [])[:1]:
         lines.append(
             f"That is about as much as {equivalent['what']} for {equivalent['value']:.3g} "
@@ -62,7 +131,7 @@ def carbon_statement(summary: dict[str, Any], *, what: str = "Training") -> str:
         lines.insert(
             0,
             f"**Partial record**: the run ended early ({summary.get('reason', 'unknown')}); "
-            "the figures cover the epochs that finished.",
+            "the figures cover the run up to then.",
         )
     for note in summary.get("notes", []):
         lines.append(f"Note: {note}")

@@ -627,7 +627,7 @@ class _Runner:
         from pytorch_lightning.callbacks import LambdaCallback
         from pytorch_lightning.utilities.data import extract_batch_size
 
-        from lightning_carbon.callback import CarbonCallback
+        from lightning_carbon import CarbonCallback
 
         if self._count and self.cooldown_s > 0:
             time.sleep(self.cooldown_s)

@@ -121,47 +121,86 @@ def step_sensors_broken_off_local_rank_0(gpu_indices, node_level):
     return step_sensors(gpu_indices, node_level)
 
 
-class StepModel(pl.LightningModule):
-    """A tiny model that counts its batches into STEP_COUNTS; can fail at a given epoch."""
+def step_model_class(base: type) -> type:
+    """The step-counting model on ``base`` (the ``LightningModule`` of either package)."""
 
-    def __init__(self, fail_at_epoch: int | None = None) -> None:
+    class StepModel(base):
+        """A tiny model that counts its batches into STEP_COUNTS; can fail at a given epoch
+        (or in test), and can make its first epoch ``warm_up`` times as costly."""
+
+        def __init__(
+            self, fail_at_epoch: int | None = None, warm_up: int = 1, fail_in_test: bool = False
+        ) -> None:
+            super().__init__()
+            self.fail_at_epoch = fail_at_epoch
+            self.warm_up = warm_up
+            self.fail_in_test = fail_in_test
+            self.layer = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, batch_idx):
+            if self.current_epoch == self.fail_at_epoch and batch_idx == 1:
+                raise RuntimeError("boom in training_step")
+            STEP_COUNTS["train"] += self.warm_up if self.current_epoch == 0 else 1
+            x, y = batch
+            return torch.nn.functional.mse_loss(self.layer(x), y)
+
+        def validation_step(self, batch, batch_idx):
+            STEP_COUNTS["val"] += 1
+            x, y = batch
+            self.log("val_loss", torch.nn.functional.mse_loss(self.layer(x), y))
+
+        def test_step(self, batch, batch_idx):
+            STEP_COUNTS["val"] += 1
+            if self.fail_in_test:
+                raise RuntimeError("boom in test_step")
+
+        def predict_step(self, batch, batch_idx):
+            STEP_COUNTS["val"] += 1
+            return self.layer(batch[0])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+        def train_dataloader(self):
+            return _loader(16)
+
+        def val_dataloader(self):
+            return _loader(8)
+
+        def test_dataloader(self):
+            return _loader(8)
+
+        def predict_dataloader(self):
+            return _loader(8)
+
+    return StepModel
+
+
+StepModel = step_model_class(pl.LightningModule)
+
+
+class TwoOptimizerModel(StepModel):
+    """Manual optimisation with two optimizers stepped per batch (a GAN's shape): Lightning's
+    ``global_step`` then counts 2 per batch."""
+
+    def __init__(self) -> None:
         super().__init__()
-        self.fail_at_epoch = fail_at_epoch
-        self.layer = torch.nn.Linear(4, 1)
+        self.automatic_optimization = False
+        self.other = torch.nn.Linear(4, 1)
 
     def training_step(self, batch, batch_idx):
-        if self.current_epoch == self.fail_at_epoch and batch_idx == 1:
-            raise RuntimeError("boom in training_step")
         STEP_COUNTS["train"] += 1
         x, y = batch
-        return torch.nn.functional.mse_loss(self.layer(x), y)
-
-    def validation_step(self, batch, batch_idx):
-        STEP_COUNTS["val"] += 1
-        x, y = batch
-        self.log("val_loss", torch.nn.functional.mse_loss(self.layer(x), y))
-
-    def test_step(self, batch, batch_idx):
-        STEP_COUNTS["val"] += 1
-
-    def predict_step(self, batch, batch_idx):
-        STEP_COUNTS["val"] += 1
-        return self.layer(batch[0])
+        for optimizer, layer in zip(self.optimizers(), (self.layer, self.other)):
+            optimizer.zero_grad()
+            self.manual_backward(torch.nn.functional.mse_loss(layer(x), y))
+            optimizer.step()
 
     def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.01)
-
-    def train_dataloader(self):
-        return _loader(16)
-
-    def val_dataloader(self):
-        return _loader(8)
-
-    def test_dataloader(self):
-        return _loader(8)
-
-    def predict_dataloader(self):
-        return _loader(8)
+        return (
+            torch.optim.SGD(self.layer.parameters(), lr=0.01),
+            torch.optim.SGD(self.other.parameters(), lr=0.01),
+        )
 
 
 def _loader(n: int) -> DataLoader:

@@ -76,7 +76,9 @@ def test_a_rank_whose_metering_broke_neither_stalls_nor_skews_the_others(tmp_pat
 @pytest.mark.slow
 def test_every_rank_uses_global_rank_0s_live_intensity(tmp_path):
     callback = CarbonCallback(country="DNK", sensors=step_sensors)
-    callback.intensity_choice = IntensityChoice(country_intensity("DNK"), None, RankDependentLive())
+    callback.run.intensity_choice = IntensityChoice(
+        country_intensity("DNK"), None, RankDependentLive()
+    )
     _fit_on_two_ranks(tmp_path, None, callback, DumpMetricsPerRank(tmp_path))
     for rank in (0, 1):
         logged = json.loads((tmp_path / f"rank{rank}.json").read_text())

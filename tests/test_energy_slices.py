@@ -7,7 +7,7 @@ import pytest
 from pytorch_lightning import Trainer
 
 from lightning_carbon import CarbonCallback, EnergyMeter
-from lightning_carbon import callback as callback_module
+from lightning_carbon import run as run_module
 from lightning_carbon.energy_slices import EnergySlices
 from lightning_carbon.intensity.choice import IntensityChoice
 from lightning_carbon.intensity.table import country_intensity
@@ -83,12 +83,10 @@ class _RecordingLive:
 def test_the_callback_hands_each_epochs_energy_samples_to_the_live_source(tmp_path, monkeypatch):
     # a slice per training batch: step_sensors draw 12.5 J per training batch (GPU 10, CPU 2,
     # DRAM 0.5) and 13 J for the epoch's 2 validation batches, which fall in the last slice
-    monkeypatch.setattr(
-        callback_module, "EnergySlices", functools.partial(EnergySlices, slice_s=1e-9)
-    )
+    monkeypatch.setattr(run_module, "EnergySlices", functools.partial(EnergySlices, slice_s=1e-9))
     live = _RecordingLive()
     callback = CarbonCallback(country="DNK", sensors=step_sensors)
-    callback.intensity_choice = IntensityChoice(country_intensity("DNK"), None, live)
+    callback.run.intensity_choice = IntensityChoice(country_intensity("DNK"), None, live)
     trainer = Trainer(
         accelerator="cpu",
         max_epochs=2,

@@ -579,21 +579,21 @@ def test_a_callback_with_live_intensity_pickles_for_ddp_spawn(monkeypatch):
     with StubServer(recent_dk_stub(123.0)) as server:
         monkeypatch.setenv(BASE_URL_ENV, server.url)
         callback = CarbonCallback(country="DNK", live_zone="DK1")
-        callback.intensity_choice.start()
-        wait_until(lambda: callback.intensity_choice.current().is_live)
+        callback.run.intensity_choice.start()
+        wait_until(lambda: callback.run.intensity_choice.current().is_live)
         copy = pickle.loads(pickle.dumps(callback))
-        callback.intensity_choice.close()
-        assert copy.intensity_choice.current().gco2_per_kWh == 123.0  # the values travel
-        copy.intensity_choice.start()  # and the copy fetches on a thread of its own
+        callback.run.intensity_choice.close()
+        assert copy.run.intensity_choice.current().gco2_per_kWh == 123.0  # the values travel
+        copy.run.intensity_choice.start()  # and the copy fetches on a thread of its own
         wait_until(lambda: len(server.requests) == 2)
-        copy.intensity_choice.close()
+        copy.run.intensity_choice.close()
 
 
 def test_lightning_run_logs_the_live_intensity_from_the_stub(tmp_path, monkeypatch):
     with StubServer(recent_dk_stub(123.0)) as server:
         monkeypatch.setenv(BASE_URL_ENV, server.url)
         callback = CarbonCallback(country="DNK", live_zone="DK1", sensors=step_sensors)
-        trainer = _fit(tmp_path, callback, lambda: callback.intensity_choice.current().is_live)
+        trainer = _fit(tmp_path, callback, lambda: callback.run.intensity_choice.current().is_live)
     assert not any(t.name == LIVE_THREAD for t in threading.enumerate())
     assert {r.path for r in server.requests} == {"/dataset/CO2Emis"}
     assert {r.query["filter"] for r in server.requests} == {'{"PriceArea": ["DK1"]}'}

@@ -28,10 +28,21 @@ from lightning_carbon.intensity.table import (
 class IntensityChoice:
     """A fixed intensity, or a live source that falls back to it; ``note`` is said to the user."""
 
-    def __init__(self, base: CarbonIntensity, note: str | None, live: Any = None) -> None:
+    def __init__(
+        self,
+        base: CarbonIntensity,
+        note: str | None,
+        live: Any = None,
+        live_zone: str | None = None,
+    ) -> None:
         self.base = base
         self.note = note
+        self.live_zone = live_zone
         self._live = live
+
+    def failures(self) -> list[str]:
+        """What went wrong with live data so far (empty for a fixed intensity)."""
+        return list(getattr(self._live, "failures", []))
 
     def start(self) -> None:
         """Start the live source's background fetches, if any."""
@@ -93,6 +104,9 @@ def resolve_intensity(
         )
     if country:
         base, note = country_intensity(country), None
+    elif live_zone is not None and (zone_base := _zone_country(live_zone)) is not None:
+        base = zone_base
+        note = f"no country given: the live zone {live_zone} falls back to {base.region}'s table"
     else:
         base = world_intensity()
         note = (
@@ -103,4 +117,22 @@ def resolve_intensity(
         return IntensityChoice(base, note)
     from lightning_carbon.intensity.live import LiveIntensity, provider_for_zone
 
-    return IntensityChoice(base, note, LiveIntensity(provider_for_zone(live_zone), fallback=base))
+    live = LiveIntensity(provider_for_zone(live_zone), fallback=base)
+    return IntensityChoice(base, note, live, live_zone)
+
+
+def _zone_country(zone: str) -> CarbonIntensity | None:
+    """The table value of a live zone's country: ``DK1`` is Denmark, ``GB-RG10`` the United
+    Kingdom, an Electricity Maps zone (``US-CAL-CISO``, ``DK-DK1``) starts with its ISO-2 code.
+
+    Example::
+
+        >>> _zone_country("DK1").code, _zone_country("us-cal-ciso").code
+        ('DNK', 'USA')
+    """
+    key = zone.strip().upper()
+    code = "DK" if key in ("DK1", "DK2") else key.split("-")[0]
+    try:
+        return country_intensity(code)
+    except ValueError:
+        return None

@@ -553,6 +553,8 @@ class LiveIntensity:
         self._now = now
         self._points: dict[datetime, IntensityPoint] = {}
         self._warned: set[str] = set()
+        self.failures: list[str] = []
+        """One line per kind of failed fetch, for the run's statement."""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -685,6 +687,10 @@ class LiveIntensity:
                 return
             self._warned.add(kind)
         detail = " ".join(str(error).split())  # one line, whatever the API sent
+        self.failures.append(
+            f"live carbon intensity for {self.provider.zone} failed ({detail}); the table value "
+            f"of {self.fallback.gco2_per_kWh:g} g/kWh for {self.fallback.region} stood in"
+        )
         warnings.warn(
             f"lightning-carbon: live carbon intensity for {self.provider.zone} failed ({detail}); "
             f"using {self.fallback.gco2_per_kWh:g} g/kWh for {self.fallback.region} from "
