@@ -35,7 +35,7 @@ Example::
         meter = CarbonCallback(country="DNK")
         trainer = Trainer(max_epochs=5, callbacks=[meter], logger=False)
         trainer.fit(SegmentationModule(filters=filters), demo_datamodule())
-        return trainer.callback_metrics["val_dice"].item(), meter.totals.gco2e
+        return trainer.callback_metrics["val_dice"].item(), meter.run.summary["gco2e"]
 
     study = create_carbon_study("unet-width", storage="sqlite:///hpo.db")  # on every worker
     status = optimize_with_budget(study, objective, n_trials=100, budget_gco2e=200.0)

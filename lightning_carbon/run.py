@@ -175,6 +175,8 @@ class CarbonRun:
         """True once ``on_budget="stop"`` decided that the next epoch would pass a budget."""
         self.metrics: dict[str, float] = {}
         """The latest epoch's (or stage's) metrics, rank-summed: what adapters log."""
+        self.summary: dict[str, Any] | None = None
+        """The latest ``summary.json`` content (set when a stage ends, on every rank)."""
         self.on_metrics = on_metrics
         self._sensors = sensors
         self.info = info or _print_info
@@ -565,9 +567,7 @@ class CarbonRun:
             warnings.warn(f"lightning-carbon: {message}", CarbonBudgetWarning, stacklevel=3)
 
     def _write_summary(self, metrics: dict[str, float] | None) -> None:
-        if self._records is None:
-            return
-        summary = self.totals.summary(
+        self.summary = summary = self.totals.summary(
             intensity=self.intensity_choice,
             precision=self._precision,
             sensors=[] if self._meter is None else self._meter.choices,
@@ -581,6 +581,8 @@ class CarbonRun:
             run_name=self._run_name,
             metrics=metrics,
         )
+        if self._records is None:
+            return
         self._records.write_summary(summary)
         self._records.write_statement(carbon_statement(summary))
         if not summary["partial"] and summary["epochs"]:

@@ -656,8 +656,9 @@ class _Runner:
             }
         )
         trainer.fit(model, datamodule=datamodule)
-        total = meter.totals.fit_total
-        if total is None:
+        summary = meter.run.summary
+        total = summary["training"] if summary else None
+        if not total or not summary["epochs"]:
             raise RuntimeError(
                 f"the {precision} run in {directory} metered no training epoch "
                 "(see the lightning-carbon warnings above)"
@@ -666,12 +667,12 @@ class _Runner:
         run = SweepRun(
             precision=precision,
             repeat=-1 if repeat is None else repeat,
-            energy_kWh=total.energy_kWh,
-            gco2e=meter.totals.gco2e,
-            time_s=total.duration_s,
+            energy_kWh=total["energy_kWh"],
+            gco2e=total["gco2e"],
+            time_s=total["duration_s"],
             samples=samples[0],
             val_dice=None if dice is None else float(dice),
-            provenance=total.provenance,
+            provenance=summary["provenance"],
             directory=str(directory),
         )
         if self.progress is not None:

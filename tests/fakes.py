@@ -121,8 +121,9 @@ def step_sensors_broken_off_local_rank_0(gpu_indices, node_level):
     return step_sensors(gpu_indices, node_level)
 
 
-def step_model_class(base: type) -> type:
-    """The step-counting model on ``base`` (the ``LightningModule`` of either package)."""
+def step_model_class(base: type, name: str) -> type:
+    """The step-counting model on ``base`` (the ``LightningModule`` of either package), to be
+    bound to ``name`` in this module (so that ``ddp_spawn`` can pickle it)."""
 
     class StepModel(base):
         """A tiny model that counts its batches into STEP_COUNTS; can fail at a given epoch
@@ -173,10 +174,11 @@ def step_model_class(base: type) -> type:
         def predict_dataloader(self):
             return _loader(8)
 
+    StepModel.__name__ = StepModel.__qualname__ = name
     return StepModel
 
 
-StepModel = step_model_class(pl.LightningModule)
+StepModel = step_model_class(pl.LightningModule, "StepModel")
 
 
 class TwoOptimizerModel(StepModel):

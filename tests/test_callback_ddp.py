@@ -58,8 +58,10 @@ def test_ddp_spawn_sums_ranks_and_counts_the_node_once(tmp_path):
         {"node0/gpu:0": 25.0, "node0/gpu:1": 45.0, "node0/cpu": 5.0, "node0/dram": 1.5}
     )
     assert summary["hardware"]["world_size"] == 2
-    epochs_jsonl = (tmp_path / "carbon" / "epochs.jsonl").read_text()
-    assert len(epochs_jsonl.splitlines()) == 1  # written by global rank 0 only
+    records = [json.loads(line) for line in (tmp_path / "carbon" / "epochs.jsonl").open()]
+    # written by global rank 0 only: the epoch, and (nothing) outside it
+    assert [r["stage"] for r in records] == ["train", "outside_epochs"]
+    assert records[1]["energy_kWh"] == 0.0
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from pytorch_lightning import Trainer
@@ -17,7 +18,7 @@ from tests.wandb_log import history_rows
 
 KWH = 3.6e6
 DNK = country_intensity("DNK").gco2_per_kWh
-EXPECTED_TOTALS_KWH = [63 / KWH, 126 / KWH]
+EXPECTED_TOTALS_KWH = [76 / KWH, 139 / KWH]  # epochs of 63 J, a 13 J sanity check before
 
 
 def _fit(tmp_path, logger):
@@ -53,7 +54,31 @@ def test_tensorboard_event_files_hold_the_scalars(tmp_path):
     carbon = [e.value for e in scalars.Scalars("carbon/epoch_gCO2e")]
     assert carbon == pytest.approx([63 / KWH * DNK] * 2, rel=1e-6)
     (final,) = scalars.Scalars("energy/run_total_kWh")
-    assert final.value == pytest.approx(126 / KWH, rel=1e-6)
+    assert final.value == pytest.approx(139 / KWH, rel=1e-6)
+    statement = _tensorboard_text(scalars, "carbon/statement.md")
+    summary = json.loads(_tensorboard_text(scalars, "carbon/summary.json"))
+    assert statement.startswith("Training used 0.0386 Wh")
+    assert summary["energy_kWh"] == pytest.approx(139 / KWH)
+
+
+def _tensorboard_text(accumulator, tag):
+    """The text TensorBoard stored under ``tag`` (summary.json comes indented as code)."""
+    import numpy as np
+
+    (event,) = accumulator.Tensors(f"{tag}/text_summary")
+    text = np.asarray(event.tensor_proto.string_val[0]).item().decode()
+    return "\n".join(line.removeprefix("    ") for line in text.splitlines())
+
+
+def test_tensorboard_hparams_hold_the_configuration(tmp_path):
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    trainer = _fit(tmp_path, TensorBoardLogger(tmp_path, name="tb"))
+    hparams = (tmp_path / "tb" / "version_0" / "hparams.yaml").read_text()
+    assert "carbon/country: DNK" in hparams
+    assert "carbon/pue: 1.0" in hparams
+    assert "carbon/sensors: 'gpu:0: step-scripted (measured) | cpu" in hparams
+    assert trainer.logger.log_dir
 
 
 def _free_port():
@@ -126,6 +151,8 @@ def test_wandb_offline_run_history_holds_the_metrics(tmp_path, monkeypatch):
     totals = [row["energy/total_kWh"] for row in rows if "energy/total_kWh" in row]
     assert run_dir
     assert totals == pytest.approx(EXPECTED_TOTALS_KWH, rel=1e-6)
+    files = {p.relative_to(run_dir).as_posix() for p in Path(run_dir).rglob("*") if p.is_file()}
+    assert {"carbon/statement.md", "carbon/summary.json"} <= files
 
 
 @pytest.mark.slow
@@ -137,7 +164,15 @@ def test_mlflow_sqlite_store_holds_the_metrics(tmp_path):
     _fit(tmp_path, logger)
     from mlflow.tracking import MlflowClient
 
-    history = MlflowClient(tracking_uri=uri).get_metric_history(logger.run_id, "energy/total_kWh")
+    client = MlflowClient(tracking_uri=uri)
+    history = client.get_metric_history(logger.run_id, "energy/total_kWh")
     assert [m.value for m in sorted(history, key=lambda m: m.step)] == pytest.approx(
         EXPECTED_TOTALS_KWH, rel=1e-6
     )
+    params = client.get_run(logger.run_id).data.params
+    assert params["carbon/country"] == "DNK"
+    assert params["carbon/intensity_basis"] == "lifecycle"
+    artifacts = {a.path for a in client.list_artifacts(logger.run_id, "carbon")}
+    assert artifacts == {"carbon/statement.md", "carbon/summary.json"}
+    local = client.download_artifacts(logger.run_id, "carbon/statement.md", str(tmp_path / "dl"))
+    assert Path(local).read_text().startswith("Training used 0.0386 Wh")

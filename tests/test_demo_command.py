@@ -23,14 +23,20 @@ def test_demo_prints_the_statement_it_wrote_and_where_the_files_are(tmp_path, ca
     assert f"Per-epoch records and summary: {carbon_dir}" in printed
     assert "Forecast after epoch 1: " in printed
     epochs = (carbon_dir / "epochs.jsonl").read_text().splitlines()
-    assert [json.loads(line)["epoch"] for line in epochs] == [0, 1]
+    records = [json.loads(line) for line in epochs]
+    assert [(r["stage"], r.get("epoch")) for r in records] == [
+        ("train", 0),
+        ("train", 1),
+        ("outside_epochs", None),
+    ]
     with open(out / "demo" / "version_0" / "metrics.csv") as handle:
         rows = [row for row in csv.DictReader(handle) if row.get("energy/epoch_kWh")]
     assert len(rows) == 2
     summary = json.loads((carbon_dir / "summary.json").read_text())
-    assert summary["energy_kWh"] == pytest.approx(
+    assert summary["training"]["epochs"]["energy_kWh"] == pytest.approx(
         sum(float(row["energy/epoch_kWh"]) for row in rows), rel=1e-6
     )
+    assert summary["energy_kWh"] == pytest.approx(sum(r["energy_kWh"] for r in records), rel=1e-9)
 
 
 @pytest.mark.parametrize("epochs", [0, -1, 1.5, True])

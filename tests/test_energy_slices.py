@@ -98,7 +98,12 @@ def test_the_callback_hands_each_epochs_energy_samples_to_the_live_source(tmp_pa
         default_root_dir=tmp_path,
     )
     trainer.fit(StepModel())
-    assert live.calls == [[12.5, 12.5, 12.5, 12.5, 13.0]] * 2
+    epoch_calls = [call for call in live.calls if call]
+    assert epoch_calls == [[12.5, 12.5, 12.5, 12.5, 13.0]] * 2
+    # the time outside the epochs (here the 13 J sanity check) is priced time-weighted
+    assert trainer.callback_metrics["carbon/total_gCO2e"].item() == pytest.approx(
+        (126 * 105.0 + 13 * 100.0) / 3.6e6
+    )
     assert trainer.callback_metrics["carbon/intensity_gCO2e_per_kWh"].item() == 105.0
     assert trainer.callback_metrics["carbon/epoch_gCO2e"].item() == pytest.approx(
         63 / 3.6e6 * 105.0

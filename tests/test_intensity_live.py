@@ -601,8 +601,9 @@ def test_lightning_run_logs_the_live_intensity_from_the_stub(tmp_path, monkeypat
     assert [float(row["carbon/intensity_gCO2e_per_kWh"]) for row in rows] == [123.0, 123.0]
     assert [float(row["carbon/epoch_gCO2e"]) for row in rows] == pytest.approx([63 / KWH * 123] * 2)
     carbon_dir = tmp_path / "csv" / "version_0" / "carbon"
-    records = [json.loads(line) for line in (carbon_dir / "epochs.jsonl").read_text().splitlines()]
-    assert [r["intensity"]["source"] for r in records] == ["Energi Data Service CO2Emis (DK1)"] * 2
+    lines = (carbon_dir / "epochs.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["intensity"]["source"] for r in records] == ["Energi Data Service CO2Emis (DK1)"] * 3
     assert {r["intensity"]["basis"] for r in records} == {"direct"}
     summary = json.loads((carbon_dir / "summary.json").read_text())
     assert summary["intensity"]["is_live"] is True
@@ -625,6 +626,8 @@ def test_lightning_run_with_a_failing_provider_trains_on_the_table_value(tmp_pat
     (warning,) = warned()
     assert str(warning.message).startswith("lightning-carbon: live carbon intensity for DK1 failed")
     assert trainer.current_epoch == 2  # both epochs ran
+    statement = (tmp_path / "csv" / "version_0" / "carbon" / "statement.md").read_text()
+    assert "Note: live carbon intensity for DK1 failed (" in statement
     rows = _epoch_rows(trainer)
     assert [float(r["carbon/intensity_gCO2e_per_kWh"]) for r in rows] == pytest.approx(
         [dnk.gco2_per_kWh] * 2
