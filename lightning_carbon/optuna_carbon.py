@@ -175,8 +175,10 @@ class CarbonBudget:
         self.poll_s = positive_number("poll_s", poll_s)
 
     def status(self, study: optuna.Study) -> BudgetStatus:
-        """Spent and reserved emissions of ``study`` and the next reservation, read now."""
-        return self._tally(_read_trials(study))
+        """Spent and reserved emissions of ``study`` and the next reservation, read now
+        through Optuna's cache (a cheap look, as after each trial; :meth:`reserve` reads the
+        storage itself)."""
+        return self._tally(study.get_trials(deepcopy=False, states=_COUNTED))
 
     def should_start(self, study: optuna.Study) -> bool:
         """Whether another trial can still fit: now, or once the running trials finish."""
@@ -196,7 +198,7 @@ class CarbonBudget:
         """
         study = trial.study
         with study_lock(study._storage, study._study_id):
-            status = self._tally(_read_trials(study), own_trial_id=trial._trial_id)
+            status = self._tally(_read_storage(study), own_trial_id=trial._trial_id)
             if status.fits:
                 trial.set_user_attr(RESERVATION_ATTR, status.next_reservation_gco2e)
         return status
@@ -266,9 +268,10 @@ class CarbonBudget:
         )
 
 
-def _read_trials(study: optuna.Study) -> list[FrozenTrial]:
+def _read_storage(study: optuna.Study) -> list[FrozenTrial]:
     """Finished and running trials, from the storage itself: Optuna's cache skips a trial whose
-    id is below one it has seen finish, which a PostgreSQL commit order allows."""
+    id is below one it has seen finish, and PostgreSQL may commit a trial after one created
+    later. Its cost grows with the study: ``benchmarks/optuna_budget_check.py``."""
     storage = backend_of(study._storage)
     return storage.get_all_trials(study._study_id, deepcopy=False, states=_COUNTED)
 
