@@ -67,22 +67,23 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from lightning_carbon.checks import positive_number
 from lightning_carbon.selection import select_model
-from lightning_carbon.study_lock import backend_of, study_lock
+from lightning_carbon.study_ledger import (
+    FINISHED,
+    GCO2E_ATTR,
+    RESERVATION_ATTR,
+    Entry,
+    read_entries,
+)
+from lightning_carbon.study_lock import study_lock
 
 if TYPE_CHECKING:
     from optuna.samplers import BaseSampler
     from optuna.storages import BaseStorage
 
-    from lightning_carbon.callback import CarbonCallback
+    from lightning_carbon import CarbonCallback
 
-GCO2E_ATTR = "gco2e"
-"""The user attribute holding a trial's emissions, gCO2e."""
-RESERVATION_ATTR = "carbon_reservation_gco2e"
-"""The user attribute holding the most a trial that was let run may emit, gCO2e."""
 STOPPED_ATTR = "carbon_budget_stop"
 """Set on a trial that was pruned at its start because the budget would have been passed."""
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-_COUNTED = (*FINISHED, TrialState.RUNNING)
 
 Objective = Callable[[Trial], Sequence[float]]
 """``trial -> (metric, gco2e)``: the quality to maximise and the trial's emissions."""
@@ -175,10 +176,8 @@ class CarbonBudget:
         self.poll_s = positive_number("poll_s", poll_s)
 
     def status(self, study: optuna.Study) -> BudgetStatus:
-        """Spent and reserved emissions of ``study`` and the next reservation, read now
-        through Optuna's cache (a cheap look, as after each trial; :meth:`reserve` reads the
-        storage itself)."""
-        return self._tally(study.get_trials(deepcopy=False, states=_COUNTED))
+        """Spent and reserved emissions of ``study`` and the next reservation, read now."""
+        return self._tally(read_entries(study))
 
     def should_start(self, study: optuna.Study) -> bool:
         """Whether another trial can still fit: now, or once the running trials finish."""
@@ -198,7 +197,7 @@ class CarbonBudget:
         """
         study = trial.study
         with study_lock(study._storage, study._study_id):
-            status = self._tally(_read_storage(study), own_trial_id=trial._trial_id)
+            status = self._tally(read_entries(study), own_trial_id=trial._trial_id)
             if status.fits:
                 trial.set_user_attr(RESERVATION_ATTR, status.next_reservation_gco2e)
         return status
@@ -236,21 +235,18 @@ class CarbonBudget:
                 raise optuna.TrialPruned(f"carbon budget: {status.sentence()}")
             time.sleep(self.poll_s)
 
-    def _tally(
-        self, trials: Iterable[FrozenTrial], own_trial_id: int | None = None
-    ) -> BudgetStatus:
+    def _tally(self, entries: Iterable[Entry], own_trial_id: int | None = None) -> BudgetStatus:
         spent, reserved, measured, finished = [], [], [], 0
-        for trial in trials:
-            attrs = trial.user_attrs
-            if trial.state in FINISHED:
+        for entry in entries:
+            if entry.state in FINISHED:
                 finished += 1
-                if GCO2E_ATTR in attrs:
-                    measured.append(float(attrs[GCO2E_ATTR]))
-                    spent.append(measured[-1])
-                elif RESERVATION_ATTR in attrs:  # let run, emissions unknown: assume the most
-                    spent.append(float(attrs[RESERVATION_ATTR]))
-            elif RESERVATION_ATTR in attrs and trial._trial_id != own_trial_id:
-                reserved.append(float(attrs[RESERVATION_ATTR]))
+                if entry.gco2e is not None:
+                    measured.append(entry.gco2e)
+                    spent.append(entry.gco2e)
+                elif entry.reservation_gco2e is not None:  # let run, cost unknown: the most
+                    spent.append(entry.reservation_gco2e)
+            elif entry.reservation_gco2e is not None and entry.trial_id != own_trial_id:
+                reserved.append(entry.reservation_gco2e)
         spent_gco2e = math.fsum(spent)
         if self.trial_estimate_gco2e is not None:
             next_gco2e = self.trial_estimate_gco2e
@@ -266,14 +262,6 @@ class CarbonBudget:
             finished,
             len(reserved),
         )
-
-
-def _read_storage(study: optuna.Study) -> list[FrozenTrial]:
-    """Finished and running trials, from the storage itself: Optuna's cache skips a trial whose
-    id is below one it has seen finish, and PostgreSQL may commit a trial after one created
-    later. Its cost grows with the study: ``benchmarks/optuna_budget_check.py``."""
-    storage = backend_of(study._storage)
-    return storage.get_all_trials(study._study_id, deepcopy=False, states=_COUNTED)
 
 
 def record_gco2e(trial: Trial, gco2e: float) -> None:

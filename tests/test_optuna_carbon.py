@@ -25,6 +25,7 @@ from lightning_carbon.optuna_carbon import (
     reservation_gco2e,
     select_trial,
 )
+from lightning_carbon.study_ledger import Entry, entries_of, read_entries
 from lightning_carbon.study_lock import LOCK_SUFFIX, study_lock
 from tests.scripted_trials import ScriptedTrials, epochs_within, peak_overlap
 
@@ -237,6 +238,32 @@ def test_a_storage_without_a_lock_is_refused_clearly():
     with pytest.raises(ValueError, match="no study lock for storage Elsewhere; use PostgreSQL"):
         with study_lock(type("Elsewhere", (), {})(), 0):
             pass
+
+
+def test_the_one_query_ledger_of_a_database_equals_optunas_full_trials(tmp_path):
+    storage = _sqlite(tmp_path / "ledger.db")
+    other = create_carbon_study("other", storage)  # same tables, must not leak in
+    other.add_trial(create_trial(values=[0.1, 99.0], user_attrs={GCO2E_ATTR: 99.0}))
+    study = create_carbon_study("ledger", storage)
+    study.add_trial(create_trial(values=[0.8, 10.0], user_attrs={GCO2E_ATTR: 10.0, "lr": 0.1}))
+    study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={RESERVATION_ATTR: 8.0}))
+    study.add_trial(create_trial(state=TrialState.PRUNED))
+    running = study.ask()
+    running.set_user_attr(RESERVATION_ATTR, 6)
+    running.set_user_attr(GCO2E_ATTR, 2.5)
+    study.enqueue_trial({}, user_attrs={RESERVATION_ATTR: 1.0})  # waiting: not counted
+    entries = read_entries(study)
+    ids = [t._trial_id for t in study.trials]
+    assert (
+        entries
+        == entries_of(study.get_trials(deepcopy=False))
+        == [
+            Entry(ids[0], TrialState.COMPLETE, 10.0, None),
+            Entry(ids[1], TrialState.FAIL, None, 8.0),
+            Entry(ids[2], TrialState.PRUNED, None, None),
+            Entry(ids[3], TrialState.RUNNING, 2.5, 6.0),
+        ]
+    )
 
 
 def test_the_scripted_trials_follow_the_stop_rule_and_measure_overlap():
