@@ -7,13 +7,23 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean postgres-server
 
 demo: $(VENV)/.ready-demo
 	$(VENV)/bin/lightning-carbon demo
 
-test: $(VENV)/.ready-dev
+test: $(VENV)/.ready-dev postgres-server
 	$(PY) -m pytest
+
+# The PostgreSQL tests start a throwaway server from Debian's package (tests/postgres_server.py).
+# Installed here when missing, as root where apt works. Never fails: without the server, those
+# tests skip and say why.
+postgres-server:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 \
+	|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } \
+	|| echo "make: no PostgreSQL server (installing it needs root and apt); its tests will skip"
 
 bench: $(VENV)/.ready-dev $(VENV)/.ready-bench
 	$(PY) benchmarks/run_all.py

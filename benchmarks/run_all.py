@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "meter_overhead.py": ([], ["--quick"]),
     "callback_overhead.py": ([], ["--quick"]),
+    "optuna_budget_check.py": ([], ["--quick"]),
 }
 """Script: (arguments of a full run, arguments of a --quick run)."""
 
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n===== summary =====")
     for script, (code, seconds) in results.items():
         status = "ran" if code == 0 else f"CRASHED (exit code {code})"
-        print(f"  {script:<22} {status}, {seconds:.0f} s")
+        print(f"  {script:<24} {status}, {seconds:.0f} s")
     return 0 if all(code == 0 for code, _ in results.values()) else 1
 
 
