@@ -137,7 +137,9 @@ def _run_part(part: Part, dry: bool, out: Path, env: dict[str, str], limit_s: fl
     try:
         record.update(json.loads(stem.with_suffix(".json").read_text()))
     except (OSError, ValueError):
-        record.update(status="failed", reason=f"the part's process ended ({exit_code}) early")
+        record.update(
+            status="failed", reason=f"its process ended without a result (exit code {exit_code})"
+        )
     if exit_code is None:
         record.update(status="timed out", reason=f"ran past its limit of {limit_s:.0f} s")
     record.update(seconds=round(seconds, 2), limit_s=round(limit_s, 2), log=f"{stem}.log")
@@ -190,11 +192,8 @@ def _wait(pid: int, limit_s: float) -> int | None:
         _kill_group(pid)
         os.waitpid(pid, 0)
         return None
-    except BaseException:  # Ctrl-C, SIGTERM: take the part down with us
+    finally:  # also on Ctrl-C or SIGTERM; and its leftovers: loader workers, a pytest run
         _kill_group(pid)
-        raise
-    finally:
-        _kill_group(pid)  # leftovers: data-loader workers, a pytest run
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:

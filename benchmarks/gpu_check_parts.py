@@ -356,7 +356,7 @@ def counter_against_power(ctx: Context) -> PartResult:
     finally:
         counter_meter.close()
         polled_meter.close()
-    agreement = steady.energy_J / steady_polled.energy_J - 1
+    agreement = _deviation(steady.energy_J, steady_polled.energy_J)
     mean_W = steady.energy_J / steady.duration_s
     rows = [
         [
@@ -372,7 +372,7 @@ def counter_against_power(ctx: Context) -> PartResult:
     for length, readings in short.items():
         energies = [r.energy_J for r in readings]
         references = [mean_W * r.duration_s for r in readings]
-        deviations = [e / ref - 1 for e, ref in zip(energies, references, strict=True)]
+        deviations = [_deviation(e, ref) for e, ref in zip(energies, references, strict=True)]
         rows.append(
             [
                 "short: counter against steady mean power x length",
@@ -380,7 +380,7 @@ def counter_against_power(ctx: Context) -> PartResult:
                 len(readings),
                 f"{min(energies):.2f} … {max(energies):.2f}",
                 f"{statistics.fmean(references):.2f}",
-                f"{_percent(min(deviations), 1)} … {_percent(max(deviations), 1)}",
+                _percent_range(deviations, 1),
             ]
         )
         short_data.append(
@@ -419,6 +419,7 @@ def counter_against_power(ctx: Context) -> PartResult:
             "update_period": period,
             "short_windows": short_data,
         },
+        "ok" if agreement is not None and mean_W > 0 else "failed",
     )
 
 
@@ -683,9 +684,23 @@ def precision_ab(ctx: Context) -> PartResult:
 # -- shared ------------------------------------------------------------------------------------
 
 
-def _percent(fraction: float, digits: int) -> str:
-    """``+2.00 %``; never ``-0.0 %``."""
+def _deviation(value: float, reference: float) -> float | None:
+    """``value / reference - 1``; ``None`` without a reference (0 J)."""
+    return value / reference - 1 if reference > 0 else None
+
+
+def _percent(fraction: float | None, digits: int) -> str:
+    """``+2.00 %``, never ``-0.0 %``; ``-`` for ``None``."""
+    if fraction is None:
+        return "-"
     return f"{round(fraction * 100, digits) + 0.0:+.{digits}f} %"
+
+
+def _percent_range(fractions: list[float | None], digits: int) -> str:
+    """``-100.0 % … +100.0 %``; ``-`` if one of them is ``None``."""
+    if any(f is None for f in fractions):
+        return "-"
+    return f"{_percent(min(fractions), digits)} … {_percent(max(fractions), digits)}"
 
 
 def _one_sensor(found: tuple[list[Sensor], list[SensorChoice]]) -> Sensor:

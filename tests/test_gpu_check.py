@@ -193,8 +193,10 @@ def test_part_5_logs_the_fake_gpu_power_for_every_epoch(dry_run):
     record = part(out, 5)
     epochs = record["data"]["epochs"]
     assert [e["epoch"] for e in epochs] == [0, 1, 2]
-    for epoch in epochs:  # the dry callback's fake counter runs at 261.12 W of real time
-        assert epoch["gpu_W"] == pytest.approx(261.12, abs=0.05)
+    for epoch in epochs:
+        # The dry callback's fake counter runs at 261.12 W of real time, read a moment before
+        # the meter reads its clock: the moments differ by well under 1 % of an epoch.
+        assert epoch["gpu_W"] == pytest.approx(261.12, rel=0.01)
         assert 0 < epoch["gpu_J"] < epoch["epoch_J"]
         assert epoch["gpu_share"] == pytest.approx(epoch["gpu_J"] / epoch["epoch_J"])
     rows = table_rows(record["table"])
@@ -257,8 +259,8 @@ def test_a_part_past_its_limit_is_ended_with_its_children(kit, tmp_path):
         pid_file.write_text(str(sleeper.pid))
         time.sleep(60)
 
-    record = run_alone(kit, tmp_path, hang, limit_s=1.0)
-    assert (record["status"], record["reason"]) == ("timed out", "ran past its limit of 1 s")
+    record = run_alone(kit, tmp_path, hang, limit_s=2.0)
+    assert (record["status"], record["reason"]) == ("timed out", "ran past its limit of 2 s")
     sleeper = int(pid_file.read_text())
     assert not psutil.pid_exists(sleeper) or psutil.Process(sleeper).status() == "zombie"
     assert "## Part 9: Probe (timed out, " in record["markdown"]
@@ -277,7 +279,10 @@ def test_a_failing_part_is_reported_with_its_log(kit, tmp_path):
 
 def test_a_part_killed_outright_is_a_failure(kit, tmp_path):
     record = run_alone(kit, tmp_path, lambda ctx: os.kill(os.getpid(), signal.SIGKILL))
-    assert (record["status"], record["reason"]) == ("failed", "the part's process ended (-9) early")
+    assert (record["status"], record["reason"]) == (
+        "failed",
+        "its process ended without a result (exit code -9)",
+    )
 
 
 def test_a_part_that_cannot_run_here_is_skipped_with_why(kit, tmp_path):
