@@ -62,7 +62,7 @@ class CudaRig:
         self._torch = torch
         self._side = matrix_side
         self._matrices: tuple[Any, Any, Any] | None = None
-        self.matmul_s = math.nan
+        self._matmul_s = math.nan
 
     def discover(
         self, cuda_indices: Sequence[int] | None, nvml: Any = None
@@ -115,7 +115,7 @@ class CudaRig:
         seconds (from CUDA events) once the rig has synchronised."""
         torch = self._torch
         a, b, c = self._operands()
-        count = max(1, round(seconds / self.matmul_s))
+        count = max(1, round(seconds / self._matmul_s))
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         for _ in range(count):
@@ -127,7 +127,7 @@ class CudaRig:
         self._operands()
         return (
             f"fp32 matrix multiply {self._side}x{self._side} on cuda:0 "
-            f"({self._torch.cuda.get_device_name(0)}), {self.matmul_s * 1000:.1f} ms each"
+            f"({self._torch.cuda.get_device_name(0)}), {self._matmul_s * 1000:.1f} ms each"
         )
 
     def _operands(self) -> tuple[Any, Any, Any]:
@@ -151,7 +151,7 @@ class CudaRig:
                 torch.matmul(a, b, out=c)
             end.record()
             torch.cuda.synchronize()
-            self.matmul_s = start.elapsed_time(end) / 1000 / 10
+            self._matmul_s = start.elapsed_time(end) / 1000 / 10
             self._matrices = (a, b, c)
         return self._matrices
 
@@ -178,7 +178,6 @@ class FakeRig:
             mig_mode=0,
         )
         self.nvml = FakeNvml([gpu], self.clock, driver_version=DRY_DRIVER)
-        self.matmul_s = DRY_WAIT_STEP_S
         self._queued_s = 0.0
 
     def discover(
