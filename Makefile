@@ -7,7 +7,11 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
+<<<<<<< HEAD
 .PHONY: demo test bench lint clean postgres-server
+=======
+.PHONY: demo test bench gpu-check lint clean
+>>>>>>> gpu
 
 demo: $(VENV)/.ready-demo
 	$(VENV)/bin/lightning-carbon demo
@@ -27,6 +31,12 @@ postgres-server:
 
 bench: $(VENV)/.ready-dev $(VENV)/.ready-bench
 	$(PY) benchmarks/run_all.py
+
+# On a GPU machine without network: its own Python, this checkout, MONAI's wheel from WHEELS
+# (benchmarks/README.md). No virtual environment is made.
+GPU_CHECK_OUT ?= benchmarks/out/gpu_check
+gpu-check:
+	PYTHONPATH=. $(PYTHON) benchmarks/gpu_check.py --out $(GPU_CHECK_OUT) $(if $(WHEELS),--wheels $(WHEELS))
 
 lint: $(VENV)/.ready-dev
 	$(VENV)/bin/ruff check lightning_carbon tests benchmarks

@@ -270,7 +270,7 @@ def record_gco2e(trial: Trial, gco2e: float) -> None:
 
     Example::
 
-        record_gco2e(trial, meter.totals.gco2e)
+        record_gco2e(trial, meter.run.totals.fit_used().gco2e)
         raise optuna.TrialPruned()
     """
     if isinstance(gco2e, bool) or not (0 <= float(gco2e) < math.inf):
@@ -313,7 +313,7 @@ def carbon_callback(trial: Trial, **callback_kwargs: Any) -> CarbonCallback:
 
         meter = carbon_callback(trial, country="DNK")
         Trainer(callbacks=[meter]).fit(model)
-        return metric, meter.totals.gco2e
+        return metric, meter.run.totals.fit_used().gco2e
     """
     from lightning_carbon import CarbonCallback
 

@@ -81,6 +81,7 @@ class FakeGpu:
 
     ``counter_mJ`` / ``power_mW``: reading as a function of the fake clock's time in seconds;
     ``None`` means NotSupported. ``gi``/``ci``: GPU and compute instance ids of a MIG slice.
+    ``mig_mode``: 0 (disabled) or 1 (enabled), current and pending alike; ``None``: NotSupported.
     """
 
     name: str = "NVIDIA H100 80GB HBM3"
@@ -92,6 +93,7 @@ class FakeGpu:
     mig: list[FakeGpu] = field(default_factory=list)
     gi: int = 0
     ci: int = 0
+    mig_mode: int | None = None
     parent: FakeGpu | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -122,17 +124,20 @@ class FakeNvml:
 
     ``init_error``: an ``NVMLError`` subclass that ``nvmlInit`` raises (no driver, no library).
     ``init_count`` is NVML's reference count: back to 0 once every init was shut down.
+    ``clock``: any callable giving seconds (a :class:`FakeClock`, or ``time.monotonic``).
     """
 
     def __init__(
         self,
         gpus: list[FakeGpu],
-        clock: FakeClock | None = None,
+        clock: Callable[[], float] | None = None,
         init_error: type[NVMLError] | None = None,
+        driver_version: str = "550.54.15",
     ) -> None:
         self.gpus = gpus
         self.clock = clock or FakeClock(0.0)
         self.init_error = init_error
+        self.driver_version = driver_version
         self.init_count = 0
 
     NVMLError = NVMLError
@@ -154,6 +159,10 @@ class FakeNvml:
     def nvmlShutdown(self) -> None:
         self._check()
         self.init_count -= 1
+
+    def nvmlSystemGetDriverVersion(self) -> str:
+        self._check()
+        return self.driver_version
 
     def nvmlDeviceGetCount(self) -> int:
         self._check()
@@ -196,6 +205,12 @@ class FakeNvml:
 
     def nvmlDeviceGetPowerUsage(self, handle: FakeGpu) -> int:
         return self._read(handle, handle.power_mW)
+
+    def nvmlDeviceGetMigMode(self, handle: FakeGpu) -> list[int]:
+        self._check()
+        if handle.mig_mode is None:
+            raise NVMLError_NotSupported()
+        return [handle.mig_mode, handle.mig_mode]
 
     def nvmlDeviceIsMigDeviceHandle(self, handle: FakeGpu) -> bool:
         self._check()

@@ -193,7 +193,7 @@ class TwoOptimizerModel(StepModel):
     def training_step(self, batch, batch_idx):
         STEP_COUNTS["train"] += 1
         x, y = batch
-        for optimizer, layer in zip(self.optimizers(), (self.layer, self.other)):
+        for optimizer, layer in zip(self.optimizers(), (self.layer, self.other), strict=True):
             optimizer.zero_grad()
             self.manual_backward(torch.nn.functional.mse_loss(layer(x), y))
             optimizer.step()

@@ -19,8 +19,8 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
 
 from lightning_carbon import CarbonCallback
-from lightning_carbon.run import CarbonBudgetWarning
 from lightning_carbon.intensity.table import country_intensity
+from lightning_carbon.run import CarbonBudgetWarning
 from tests.fakes import StepModel, step_sensors
 
 KWH = 3.6e6

@@ -11,7 +11,6 @@ import optuna
 import pytest
 from pytorch_lightning import Trainer
 
-from lightning_carbon.callback import CarbonBudgetWarning
 from lightning_carbon.intensity.table import country_intensity
 from lightning_carbon.optuna_carbon import (
     GCO2E_ATTR,
@@ -20,6 +19,7 @@ from lightning_carbon.optuna_carbon import (
     create_carbon_study,
     optimize_with_budget,
 )
+from lightning_carbon.run import CarbonBudgetWarning
 from tests.fakes import StepModel, step_sensors
 from tests.scripted_trials import epochs_within
 
@@ -49,7 +49,7 @@ def test_each_trial_is_stopped_within_its_reservation_and_the_study_within_its_b
         )
         trainer.fit(StepModel())
         epochs_run.append(trainer.current_epoch)
-        return trainer.callback_metrics["val_loss"].item(), meter.totals.gco2e
+        return trainer.callback_metrics["val_loss"].item(), meter.run.totals.fit_used().gco2e
 
     study = create_carbon_study()
     with pytest.warns(CarbonBudgetWarning, match="Training stops now"):
