@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -82,10 +83,11 @@ def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return method(self, *args, **kwargs)
         except Exception as error:
-            if method.__name__ not in self._failed:
-                self._failed.add(method.__name__)
+            name = method.__name__.lstrip("_")
+            if name not in self._failed:
+                self._failed.add(name)
                 warnings.warn(
-                    f"lightning-carbon: {method.__name__} failed ({type(error).__name__}: "
+                    f"lightning-carbon: {name} failed ({type(error).__name__}: "
                     f"{error}); training continues, the carbon figures may be incomplete",
                     MeteringWarning,
                     stacklevel=2,
@@ -130,6 +132,7 @@ class CarbonRun:
         info: where one-line messages go (default: standard error, global rank 0 only).
         on_metrics: called on every rank with each epoch's metrics (and the epoch as step)
             and with the stage's final metrics (step ``None``): a tracker's ``log_dict``.
+        clock: monotonic clock in seconds for durations (injectable for tests).
     """
 
     def __init__(
@@ -150,6 +153,7 @@ class CarbonRun:
         ranks: Ranks | None = None,
         info: Callable[[str], None] | None = None,
         on_metrics: Callable[[dict[str, float], int | None], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if isinstance(monitor_epochs, bool) or not isinstance(monitor_epochs, int):
             raise ValueError(f"monitor_epochs must be an int >= 1, got {monitor_epochs!r}")
@@ -178,6 +182,7 @@ class CarbonRun:
         self.summary: dict[str, Any] | None = None
         """The latest ``summary.json`` content (set when a stage ends, on every rank)."""
         self.on_metrics = on_metrics
+        self._clock = clock
         self._sensors = sensors
         self.info = info or _print_info
         """Where one-line messages go (global rank 0 only)."""
@@ -194,7 +199,6 @@ class CarbonRun:
 
     # -- stages ---------------------------------------------------------------------------
 
-    @_guarded
     def start(
         self,
         stage: str = "fit",
@@ -206,11 +210,21 @@ class CarbonRun:
         """Begin a stage (``fit``, ``validate``, ``test`` or ``predict``): from here it counts.
 
         ``output_dir`` replaces the constructor's; ``precision`` and ``run_name`` go into the
-        summary.
+        summary. An unknown stage is a ``ValueError``; a failure to meter is a warning.
         """
         stage = str(getattr(stage, "value", stage))  # a framework's str enum, too
         if stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+        self._start(stage, output_dir, precision, run_name)
+
+    @_guarded
+    def _start(
+        self,
+        stage: str,
+        output_dir: str | os.PathLike[str] | None,
+        precision: str | None,
+        run_name: str | None,
+    ) -> None:
         if self._stage is not None:
             raise RuntimeError(f"stage {self._stage!r} is still running; finish() it first")
         self._stage = stage
@@ -225,7 +239,7 @@ class CarbonRun:
             self._say_once(self.intensity_choice.note)
         self.intensity_choice.start()
         if self.intensity_choice.is_live:
-            self._slices = EnergySlices(self._meter)
+            self._slices = EnergySlices(self._meter, clock=self._clock)
         self._meter.begin(_STAGE_WINDOW)
         if stage == "fit":
             self.should_stop = False
@@ -475,11 +489,14 @@ class CarbonRun:
         node_level = self.ranks.meters_node
         if callable(self._sensors):
             gpus = [] if self.gpu_indices is None else self.gpu_indices
-            return EnergyMeter(list(self._sensors(gpus, node_level)))
+            return EnergyMeter(list(self._sensors(gpus, node_level)), clock=self._clock)
         if self._sensors is not None:
-            return EnergyMeter(list(self._sensors))
+            return EnergyMeter(list(self._sensors), clock=self._clock)
         return EnergyMeter(
-            gpu_indices=self.gpu_indices, node_level=node_level, cpu_tdp_w=self.cpu_tdp_w
+            gpu_indices=self.gpu_indices,
+            node_level=node_level,
+            cpu_tdp_w=self.cpu_tdp_w,
+            clock=self._clock,
         )
 
     def _require_stage(self) -> str:

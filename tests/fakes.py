@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import lightning.pytorch as L
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -179,6 +180,8 @@ def step_model_class(base: type, name: str) -> type:
 
 
 StepModel = step_model_class(pl.LightningModule, "StepModel")
+LStepModel = step_model_class(L.LightningModule, "LStepModel")
+"""The same model for ``lightning.pytorch``."""
 
 
 class TwoOptimizerModel(StepModel):
