@@ -178,6 +178,11 @@ class EnergyMeter:
         """Discovery's decision per device, as data."""
         return list(self._choices)
 
+    @property
+    def dropped(self) -> dict[str, str]:
+        """The devices that stopped reporting, with why; their energy counts until then."""
+        return dict(self._dropped)
+
     def describe(self) -> str:
         """One readable line per device: what is metered and how."""
         return "\n".join(choice.line for choice in self._choices)

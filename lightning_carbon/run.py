@@ -366,6 +366,7 @@ class CarbonRun:
         samples = self._slices.end() if self._slices is not None else []
         epoch_reading = self._end(_EPOCH_WINDOW)
         so_far = self._peek_stage()
+        dropped = {} if self._meter is None else self._meter.dropped
         gathered = self.ranks.gather(
             (
                 self.ranks.node_rank,
@@ -375,22 +376,30 @@ class CarbonRun:
                 ],
                 list(samples),
                 self._epoch_batches,
+                dropped,
             )
         )
         epoch, validation, fit_so_far = self._merge(gathered, 3)
         if epoch is None or fit_so_far is None:
             return None
-        all_samples = [sample for _, _, rank_samples, _ in gathered for sample in rank_samples]
+        all_samples = [sample for _, _, rank_samples, *_ in gathered for sample in rank_samples]
+        qualify = self.ranks.world_size > 1
+        missing = {
+            (f"node{node}/{device}" if qualify else device): why
+            for node, *_, rank_dropped in gathered
+            for device, why in rank_dropped.items()
+        }
         record = self.totals.add_epoch(
             epoch,
             validation,
             fit_so_far,
             intensity=self._intensity_over(epoch, all_samples),
             epoch_index=epoch_index,
-            batches=max(batches for *_, batches in gathered),
+            batches=max(batches for _, _, _, batches, _ in gathered),
             total_batches=total_batches,
             forecast_from=self.monitor_epochs,
             outside_intensity=self._outside_intensity,
+            missing_devices=missing,
         )
         if self._records is not None:
             self._records.append_epoch(record)

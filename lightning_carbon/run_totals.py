@@ -137,7 +137,11 @@ class RunTotals:
             provenance_by_device=provenance,
             start_utc=min(r.start_utc for _, r in readings),
             end_utc=max(r.end_utc for _, r in readings),
-            notes=tuple(dict.fromkeys(n for _, r in readings for n in r.notes)),
+            notes=tuple(
+                dict.fromkeys(
+                    f"node{node}: {n}" if qualify else n for node, r in readings for n in r.notes
+                )
+            ),
         )
 
     def begin_segment(self, start_utc: str = "") -> None:
@@ -159,11 +163,13 @@ class RunTotals:
         total_batches: float,
         forecast_from: int,
         outside_intensity: IntensityOver | None = None,
+        missing_devices: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Count one training epoch (its validation included) and what ran outside it since.
 
         ``fit_so_far`` is this process's fit window up to now; ``batches`` the training
-        batches of this epoch. Returns the epoch's record, with the metrics to log.
+        batches of this epoch; ``missing_devices`` the devices that stopped reporting (their
+        energy counts until then), with why. Returns the epoch's record, with the metrics.
         """
         result = footprint(epoch.energy_kWh, intensity, self.pue)
         first_in_segment = self._segment_epochs is None
@@ -181,6 +187,8 @@ class RunTotals:
             "pue": self.pue.value,
             "reading": epoch.to_dict(),
             "validation": validation.to_dict() if validation else None,
+            "missing_devices": dict(missing_devices or {}),
+            "partial": bool(missing_devices),
             # what forecasts and budgets count per epoch: the epoch and the gap before it
             "cost": EpochCost(
                 batches,
@@ -498,8 +506,17 @@ class RunTotals:
                 "num_nodes": num_nodes,
             },
             "metrics": dict(metrics or {}),
+            "missing_devices": self._missing_devices(),
             "notes": list(every.notes) + intensity.failures(),
         }
+
+    def _missing_devices(self) -> dict[str, dict[str, Any]]:
+        """Each device that stopped reporting: why, and the first epoch it is missing from."""
+        missing: dict[str, dict[str, Any]] = {}
+        for record in self.epochs:
+            for device, why in record.get("missing_devices", {}).items():
+                missing.setdefault(device, {"reason": why, "from_epoch": record["epoch"]})
+        return missing
 
     def _section(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         reading = _sum_readings([EnergyReading.from_dict(r["reading"]) for r in records], "part")

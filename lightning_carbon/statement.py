@@ -119,6 +119,11 @@ def carbon_statement(summary: dict[str, Any], *, what: str = "Training") -> str:
         )
     if summary.get("forecast"):
         lines.append(_forecast_line(summary["forecast"]))
+    for device, missing in (summary.get("missing_devices") or {}).items():
+        lines.append(
+            f"Incomplete: {device} stopped reporting in epoch {missing['from_epoch']} "
+            f"({missing['reason']}); its energy counts only until then."
+        )
     budget_line = _budget_line(summary.get("budget") or {})
     if budget_line:
         lines.append(budget_line)
