@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "meter_overhead.py": ([], ["--quick"]),
     "callback_overhead.py": ([], ["--quick"]),
+    "epoch_end_cost.py": ([], ["--quick"]),
     "optuna_budget_check.py": ([], ["--quick"]),
 }
 """Script: (arguments of a full run, arguments of a --quick run)."""
