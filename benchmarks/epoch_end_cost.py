@@ -5,7 +5,8 @@ A tiny Lightning fit on the CPU (a linear model, 2 batches per epoch, no logger)
 Per epoch: the whole hook, the run's bookkeeping within it (``CarbonRun.end_epoch``: meter
 reads, records, forecast, budgets), the part of that spent writing the epoch's record to disk
 (appended, flushed and fsync'ed, so that no crash loses it) and the ``pl_module.log`` calls,
-with how many metrics were logged. No target: the figures are reported (a short epoch makes them a larger share).
+with how many metrics were logged. No target: the figures are reported (a short epoch makes
+them a larger share).
 
 Example::
 
