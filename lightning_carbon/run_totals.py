@@ -22,8 +22,8 @@ Example::
     >>> record = totals.add_epoch(epoch, None, so_far, intensity=world, epoch_index=0,
     ...                           batches=10, total_batches=40, forecast_from=1)
     >>> m = record["metrics"]
-    >>> m["energy/epoch_kWh"], round(m["energy/total_kWh"], 6), m["energy/predicted_total_kWh"]
-    (0.1, 0.11, 0.41)
+    >>> [round(m[f"energy/{k}_kWh"], 6) for k in ("epoch", "total", "predicted_total")]
+    [0.1, 0.11, 0.41]
 """
 
 from __future__ import annotations
