@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_carbon.checks import positive_number
+from lightning_carbon.console import install_warning_format
 from lightning_carbon.energy_slices import EnergySlices
 from lightning_carbon.footprint import resolve_pue
 from lightning_carbon.intensity.choice import resolve_intensity
@@ -65,6 +66,7 @@ _EPOCH_WINDOW = "train_epoch"
 _VALIDATION_WINDOW = "validation"
 _DESCRIBED: set[str] = set()
 """Sensor descriptions already printed by this process (once per process, not per stage)."""
+install_warning_format()
 
 
 class CarbonBudgetWarning(UserWarning):

@@ -332,3 +332,15 @@ def test_the_core_runs_with_no_training_framework_importable(tmp_path):
     # epoch's begin and end, a peek, and the stage's end at 60 J
     assert "run total J 50.0" in result.stdout
     assert (tmp_path / "carbon" / "statement.md").exists()
+
+
+def test_our_warnings_print_as_one_plain_line():
+    code = (
+        "import warnings, lightning_carbon.run; "
+        "warnings.warn('lightning-carbon: the budget is passed', UserWarning); "
+        "warnings.warn('someone else', UserWarning)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    lines = result.stderr.splitlines()
+    assert lines[0] == "lightning-carbon: the budget is passed"
+    assert lines[1].endswith("UserWarning: someone else")  # others keep Python's format
