@@ -7,11 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-<<<<<<< HEAD
-.PHONY: demo test bench lint clean postgres-server
-=======
-.PHONY: demo test bench gpu-check lint clean
->>>>>>> gpu
+.PHONY: demo test bench gpu-check lint clean postgres-server
 
 demo: $(VENV)/.ready-demo
 	$(VENV)/bin/lightning-carbon demo
