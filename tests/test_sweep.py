@@ -19,10 +19,10 @@ import pytest
 import torch
 
 from lightning_carbon import sweep
-from lightning_carbon.sweep import command as sweep_command
-from lightning_carbon.sweep import runner as sweep_runner
 from lightning_carbon.demo import SegmentationModule, demo_datamodule
 from lightning_carbon.sweep import Spread, precision_sweep, supported_precisions, width_sweep
+from lightning_carbon.sweep import command as sweep_command
+from lightning_carbon.sweep import runner as sweep_runner
 from tests.fakes import STEP_COUNTS, step_sensors
 
 KWH = 3.6e6
@@ -182,13 +182,36 @@ def test_one_repeat_without_warmup_has_no_spread(tmp_path):
     assert "| bf16-mixed | 1 | 0.00875 |" in result.to_markdown()
 
 
-def test_cooldown_sleeps_between_runs_only(tmp_path, monkeypatch):
-    slept = []
-    monkeypatch.setattr(sweep_runner.time, "sleep", slept.append)
+def test_cooldown_sleeps_between_runs_only_and_progress_tells_each_step(tmp_path, monkeypatch):
+    slept, lines = [], []
+    monkeypatch.setattr(sweep_runner.time, "sleep", lambda s: (slept.append(s), lines.append("zz")))
     precision_sweep(
-        lambda: PrecisionWeighted(filters=4), _data, repeats=1, cooldown_s=0.25, **_kwargs(tmp_path)
+        lambda: PrecisionWeighted(filters=4),
+        _data,
+        repeats=1,
+        cooldown_s=0.25,
+        progress=lines.append,
+        **_kwargs(tmp_path),
     )
     assert len(FITS) == 4 and slept == [0.25] * 3
+    # the 32-true warm-up: one epoch of weight 2, 56.5 J
+    assert [line.split(":")[0] if "done" in line else line for line in lines] == [
+        "run 1/4: 32-true, warm-up (01-32-true-warmup)",
+        "run 1/4 done",
+        "cooling down 0.25 s before run 2/4",
+        "zz",
+        "run 2/4: bf16-mixed, warm-up (02-bf16-mixed-warmup)",
+        "run 2/4 done",
+        "cooling down 0.25 s before run 3/4",
+        "zz",
+        "run 3/4: 32-true, repeat 0 (03-32-true-r0)",
+        "run 3/4 done",
+        "cooling down 0.25 s before run 4/4",
+        "zz",
+        "run 4/4: bf16-mixed, repeat 0 (04-bf16-mixed-r0)",
+        "run 4/4 done",
+    ]
+    assert lines[1].startswith(f"run 1/4 done: {_epoch_J(2) / 3600:.3g} Wh, ")
 
 
 def test_spread_uses_the_sample_standard_deviation():

@@ -248,31 +248,37 @@ def precision_rows(precisions: Sequence[str], runs: Sequence[SweepRun]) -> list[
 
 
 def outliers(runs: Sequence[SweepRun]) -> tuple[str, ...]:
-    """Runs (of one precision) whose energy or time is off the others' median by more than
-    :data:`OUTLIER_RATIO`, each named with its figures.
+    """Runs (of one precision) whose energy or time is off by more than
+    :data:`OUTLIER_RATIO`, each named with its figures: off the median of all the runs when
+    there are three or more, off the other run when there are two (then both are named, since
+    which one is wrong cannot be told).
 
     Example::
 
         >>> runs = [SweepRun("bf16-mixed", r, 1.0, 1.0, t, 8, None, None, f"run{r}")
         ...         for r, t in enumerate([10.3, 0.7, 0.8])]
         >>> outliers(runs)
-        ('run0: time 10.3 s is 13.7x the median of the other 2 run(s) (0.75 s)',)
+        ("run0: time 10.3 s is 12.9x the median of the precision's 3 runs (0.8 s)",)
     """
     flagged = []
-    for index, run in enumerate(runs):
-        others = [other for i, other in enumerate(runs) if i != index]
-        if not others:
-            continue
-        for what, unit, value, rest in (
-            ("energy", "Wh", run.energy_kWh * 1000, [o.energy_kWh * 1000 for o in others]),
-            ("time", "s", run.time_s, [o.time_s for o in others]),
-        ):
-            median = statistics.median(rest)
-            ratio = value / median if median > 0 else math.inf
+    for what, unit, value_of in (
+        ("energy", "Wh", lambda r: r.energy_kWh * 1000),
+        ("time", "s", lambda r: r.time_s),
+    ):
+        values = [value_of(run) for run in runs]
+        for index, (run, value) in enumerate(zip(runs, values, strict=True)):
+            if len(runs) > 2:
+                reference = statistics.median(values)
+                against = f"the median of the precision's {len(runs)} runs"
+            elif len(runs) == 2:
+                reference, against = values[1 - index], "the other run"
+            else:
+                continue
+            ratio = value / reference if reference > 0 else (1.0 if value == 0 else math.inf)
             if not 1 / OUTLIER_RATIO <= ratio <= OUTLIER_RATIO:
                 flagged.append(
-                    f"{run.name}: {what} {value:.3g} {unit} is {ratio:.3g}x the median of the "
-                    f"other {len(others)} run(s) ({median:.3g} {unit})"
+                    f"{run.name}: {what} {value:.3g} {unit} is {ratio:.3g}x {against} "
+                    f"({reference:.3g} {unit})"
                 )
     return tuple(flagged)
 
