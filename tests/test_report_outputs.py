@@ -232,3 +232,14 @@ def test_group_by_a_field_no_run_has_is_a_usage_error(tmp_path, capsys):
     write_run(tmp_path / "run")
     assert main(["report", str(tmp_path / "run"), "--group-by", "fold"]) == 2
     assert "has no field 'fold'" in capsys.readouterr().err
+
+
+def test_a_run_labelled_runs_does_not_overwrite_the_comparison_figure(tmp_path, capsys):
+    write_run(tmp_path / "a")
+    write_run(tmp_path / "b")
+    _, report, out = _report(
+        tmp_path, capsys, tmp_path / "a", tmp_path / "b", "--label", "runs", "--label", "b"
+    )
+    paths = [p for f in report["figures"] for p in f["paths"]]
+    assert len(paths) == len(set(paths)) == 6
+    assert (out / "runs-2-energy.png").is_file() and (out / "runs-energy.png").is_file()

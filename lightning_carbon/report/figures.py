@@ -57,7 +57,7 @@ def write_figures(
     from lightning_carbon import plots
 
     drawn: list[tuple[str, str, Figure]] = []
-    taken = {"runs-energy", "regions", slug(f"runs-{metric}", set())}
+    taken = {"runs"}  # a run labelled "runs" would write over runs-energy
     for run in runs:
         if any(r.get("stage") == "train" for r in run.epochs):
             name = slug(run.label, taken)
@@ -91,7 +91,7 @@ def write_figures(
         front = _front(points)
         drawn.append(
             (
-                slug(f"runs-{metric}", set()),
+                f"runs-{slug(metric, set())}",
                 f"{metric} against emissions and energy, Pareto front joined",
                 plots.tradeoff_figure(points, metric, front=front),
             )
