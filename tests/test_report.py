@@ -283,6 +283,30 @@ def test_a_record_that_is_not_an_object_is_named(tmp_path):
     assert warnings == [f"skipped record 1 of {path}: not a JSON object"]
 
 
+def test_epochs_that_are_not_text_are_named_and_the_summary_still_used(tmp_path):
+    write_run(tmp_path / "run", epochs=1)
+    path = tmp_path / "run" / "carbon" / "epochs.jsonl"
+    path.write_bytes(b"\xff\xfe not utf-8\n")
+    warnings = []
+    run = load_run(tmp_path / "run", warn=warnings.append)
+    assert len(warnings) == 1 and warnings[0].startswith(f"skipped {path}: not readable (")
+    assert run.epochs == [] and run.totals_from == "summary.json"
+
+
+@pytest.mark.parametrize(
+    ("make", "why"),
+    [
+        (lambda d: d.mkdir(), "no carbon/summary.json or carbon/epochs.jsonl"),
+        (lambda d: d.write_text("a file"), "no such directory"),
+    ],
+)
+def test_a_folder_without_records_is_unusable_and_named(tmp_path, make, why):
+    make(tmp_path / "empty")
+    with pytest.raises(UnusableRun) as error:
+        load_run(tmp_path / "empty", warn=pytest.fail)
+    assert str(error.value) == f"{tmp_path / 'empty'}: {why}"
+
+
 def test_a_malformed_record_beside_a_good_summary_never_reaches_the_figures(tmp_path, capsys):
     """The crash this replaces: a reading whose provenance was a list broke the plots."""
     write_run(tmp_path / "run", epochs=2)
