@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -248,39 +248,60 @@ def precision_rows(precisions: Sequence[str], runs: Sequence[SweepRun]) -> list[
 
 
 def outliers(runs: Sequence[SweepRun]) -> tuple[str, ...]:
-    """Runs (of one precision) whose energy or time is off by more than
-    :data:`OUTLIER_RATIO`, each named with its figures: off the median of all the runs when
-    there are three or more, off the other run when there are two (then both are named, since
-    which one is wrong cannot be told).
+    """Runs (of one precision) whose energy or time is off by more than :data:`OUTLIER_RATIO`,
+    in words with their figures: each run off the median of all, with three runs or more; with
+    two, the pair when they differ that much (which one is off cannot be told).
 
     Example::
 
         >>> runs = [SweepRun("bf16-mixed", r, 1.0, 1.0, t, 8, None, None, f"run{r}")
         ...         for r, t in enumerate([10.3, 0.7, 0.8])]
         >>> outliers(runs)
-        ("run0: time 10.3 s is 12.9x the median of the precision's 3 runs (0.8 s)",)
+        ("run0: time 10.3 s is 12.9x the median (0.8 s) of the precision's 3 runs",)
     """
+    if len(runs) == 2:
+        first, second = runs
+        differ = []
+        for what, unit, value_of in _MEASURES:
+            a, b = value_of(first), value_of(second)
+            ratio = _ratio(max(a, b), min(a, b))
+            if ratio > OUTLIER_RATIO:
+                differ.append(f"{ratio:.3g}x in {what} ({a:.3g} and {b:.3g} {unit})")
+        if not differ:
+            return ()
+        return (
+            f"{first.name} and {second.name} differ {' and '.join(differ)}: one of them is "
+            "off, and more repeats would tell which",
+        )
+    if len(runs) < 2:
+        return ()
+    medians = {what: statistics.median(map(value_of, runs)) for what, _, value_of in _MEASURES}
     flagged = []
-    for what, unit, value_of in (
-        ("energy", "Wh", lambda r: r.energy_kWh * 1000),
-        ("time", "s", lambda r: r.time_s),
-    ):
-        values = [value_of(run) for run in runs]
-        for index, (run, value) in enumerate(zip(runs, values, strict=True)):
-            if len(runs) > 2:
-                reference = statistics.median(values)
-                against = f"the median of the precision's {len(runs)} runs"
-            elif len(runs) == 2:
-                reference, against = values[1 - index], "the other run"
-            else:
-                continue
-            ratio = value / reference if reference > 0 else (1.0 if value == 0 else math.inf)
+    for run in runs:
+        off = []
+        for what, unit, value_of in _MEASURES:
+            value, median = value_of(run), medians[what]
+            ratio = _ratio(value, median)
             if not 1 / OUTLIER_RATIO <= ratio <= OUTLIER_RATIO:
-                flagged.append(
-                    f"{run.name}: {what} {value:.3g} {unit} is {ratio:.3g}x {against} "
-                    f"({reference:.3g} {unit})"
+                off.append(
+                    f"{what} {value:.3g} {unit} is {ratio:.3g}x the median ({median:.3g} {unit})"
                 )
+        if off:
+            flagged.append(f"{run.name}: {', '.join(off)} of the precision's {len(runs)} runs")
     return tuple(flagged)
+
+
+_MEASURES: tuple[tuple[str, str, Callable[[SweepRun], float]], ...] = (
+    ("energy", "Wh", lambda run: run.energy_kWh * 1000),
+    ("time", "s", lambda run: run.time_s),
+)
+"""What an outlier is judged by: name, unit, and the run's value in that unit."""
+
+
+def _ratio(value: float, reference: float) -> float:
+    if reference > 0:
+        return value / reference
+    return 1.0 if value == reference else math.inf
 
 
 def common_intensity(runs: Sequence[SweepRun]) -> dict[str, Any]:

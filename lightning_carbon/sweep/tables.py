@@ -173,7 +173,7 @@ def _flags(rows: Sequence[PrecisionRow]) -> list[str]:
     base = next((row for row in rows if row.precision == BASELINE), None)
     lines = []
     for row in rows:
-        lines += [f"- **Outlier** ({row.precision}): {flag}; rerun it." for flag in row.outliers]
+        lines += [f"- **Outlier** ({row.precision}): {flag}." for flag in row.outliers]
         if row.inconclusive and base is not None:
             spread = (row.energy_kWh.std**2 + base.energy_kWh.std**2) ** 0.5 * 1000
             difference = abs(row.energy_kWh.median - base.energy_kWh.median) * 1000
