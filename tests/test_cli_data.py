@@ -46,12 +46,12 @@ def _scripted_sensors(monkeypatch):
     """Every CarbonCallback the commands build meters with the step-scripted sensors, and
     each batch of the demo U-Net counts one step: 12.5 J a training batch, 6.5 J a validation
     batch (see tests.fakes)."""
-    from lightning_carbon import callback
+    from lightning_carbon import CarbonCallback
     from lightning_carbon.demo.module import SegmentationModule
 
-    real_init = callback.CarbonCallback.__init__
+    real_init = CarbonCallback.__init__
     monkeypatch.setattr(
-        callback.CarbonCallback,
+        CarbonCallback,
         "__init__",
         lambda self, *a, **kw: real_init(self, *a, **{**kw, "sensors": step_sensors}),
     )

@@ -14,6 +14,7 @@ import pytest
 
 from lightning_carbon.cli import main
 from lightning_carbon.intensity.table import country_intensity
+from lightning_carbon.report import load_run
 from tests.test_report import EPOCH_KWH, write_run
 from tests.test_sweep_flags import _result, _run
 
@@ -125,34 +126,70 @@ def test_mixed_precision_runs_without_a_sweep_say_so(tmp_path, capsys):
 
 
 def test_energy_outside_epochs_from_a_whole_run_total(tmp_path, capsys):
-    # 1.3 kWh of epochs + 0.1 kWh outside them (setup, checkpoints), in two shapes
-    whole = {"energy_kWh": 1.4, "outside_epochs": {"energy_kWh": 0.1}}
-    write_run(tmp_path / "nested", extra={"run": whole})
+    # 1.3 kWh of epochs and some energy outside them (setup, checkpoints), in three shapes:
+    # the training section of summary schema 2, a run section, and a plain field
+    training = {"energy_kWh": 1.4, "gco2e": 200.0, "outside_epochs": {"energy_kWh": 0.1}}
+    write_run(tmp_path / "schema2", extra={"training": training})
+    write_run(tmp_path / "run", extra={"run": {"energy_kWh": 1.35, "outside_epochs": 0.05}})
     write_run(tmp_path / "flat", extra={"outside_epochs": 0.013})
-    _, found, _ = _guidelines(tmp_path, capsys, tmp_path / "nested", tmp_path / "flat")
+    runs = [tmp_path / name for name in ("schema2", "run", "flat")]
+    _, found, _ = _guidelines(tmp_path, capsys, *runs)
     settings = found["settings"]
     assert settings["known"]
-    assert settings["numbers"]["outside_epochs_kWh"] == pytest.approx(0.113)
-    assert settings["numbers"]["run_kWh"] == pytest.approx(1.4 + 1.3)
-    assert settings["says"].startswith("4.2% of the energy (113 Wh of 2.7 kWh) went outside")
-    assert "in 2 of 2 run(s): little to gain there" in settings["says"]
-    _, found, _ = _guidelines(tmp_path, capsys, tmp_path / "nested")
+    assert settings["numbers"]["outside_epochs_kWh"] == pytest.approx(0.163)
+    assert settings["numbers"]["run_kWh"] == pytest.approx(1.4 + 1.35 + 1.3)
+    assert settings["says"].startswith("4.0% of the energy (163 Wh of 4.05 kWh) went outside")
+    assert "in 3 of 3 run(s): little to gain there" in settings["says"]
+    _, found, _ = _guidelines(tmp_path, capsys, tmp_path / "schema2")
     assert "7.1% of the energy" in found["settings"]["says"]
     assert "worth cutting" in found["settings"]["says"]
 
 
+def test_outside_epochs_records_count_in_a_rebuilt_fit(tmp_path, capsys):
+    """Without a summary, an ``outside_epochs`` record (summary schema 2) joins the fit."""
+    write_run(tmp_path / "run", epochs=2, summary=False)
+    path = tmp_path / "run" / "carbon" / "epochs.jsonl"
+    first = json.loads(path.read_text().splitlines()[0])
+    reading = {**first["reading"], "name": "outside_epochs", "duration_s": 60.0}
+    reading["devices"] = {"cpu": {"component": "cpu", "provenance": "estimated", "energy_J": 3.6e5}}
+    outside = {
+        "stage": "outside_epochs",
+        "segment": 0,
+        "energy_kWh": 0.1,
+        "facility_energy_kWh": 0.1,
+        "gco2e": 0.1 * DNK,
+        "pue": 1.0,
+        "intensity": first["intensity"],
+        "reading": reading,
+    }
+    with path.open("a") as stream:
+        stream.write(json.dumps(outside) + "\n")
+    code, found, _ = _guidelines(tmp_path, capsys, tmp_path / "run")
+    assert code == 0
+    settings = found["settings"]
+    assert settings["numbers"]["outside_epochs_kWh"] == pytest.approx(0.1)
+    assert settings["numbers"]["run_kWh"] == pytest.approx(2 * EPOCH_KWH + 0.1)
+    run = load_run(tmp_path / "run", warn=pytest.fail)  # the record is valid, not skipped
+    assert run.summary["epochs"] == 2 and run.summary["inference"] == {}
+    assert run.summary["training"]["energy_kWh"] == pytest.approx(2 * EPOCH_KWH + 0.1)
+    assert run.summary["energy_kWh_by_component"]["cpu"] == pytest.approx(0.2 + 0.1)
+
+
 def test_forecast_against_budget(tmp_path, capsys):
-    emitted = 2 * EPOCH_KWH * DNK  # 186 g
-    write_run(tmp_path / "within", extra={"budget": {"gco2e": 2 * emitted}})
+    emitted, used_kWh = 2 * EPOCH_KWH * DNK, 2 * EPOCH_KWH  # 186 g, 1.3 kWh
+    within = {"budget_gco2e": 2 * emitted, "budget_kwh": 4 * used_kWh, "stopped": None}
+    write_run(tmp_path / "within", extra={"budget": within})
     write_run(tmp_path / "over", extra={"budget": emitted / 2})
-    _, found, _ = _guidelines(tmp_path, capsys, tmp_path / "within", tmp_path / "over")
+    write_run(tmp_path / "stopped", extra={"budget": {"budget_gco2e": emitted, "stopped": "x"}})
+    runs = [tmp_path / name for name in ("within", "over", "stopped")]
+    _, found, _ = _guidelines(tmp_path, capsys, *runs)
     search = found["search"]
-    assert search["numbers"]["budgets"] == 2 and search["numbers"]["forecasts"] == 2
+    assert search["numbers"]["budgets"] == 4 and search["numbers"]["forecasts"] == 3
     assert (
-        "2 run(s) had a carbon budget and used 50% to 200% of it; over budget: over"
-        in (search["says"])
+        "4 budget(s) set, 25% to 200% of each used; over budget: over; "
+        "stopped by its budget: stopped" in search["says"]
     )
-    assert f"These 2 runs emitted {2 * emitted:.3g} gCO2e; a grid search pays" in search["says"]
+    assert f"These 3 runs emitted {3 * emitted:.3g} gCO2e; a grid search pays" in search["says"]
 
 
 def test_no_forecast_and_no_budget_cannot_tell(tmp_path, capsys):

@@ -109,8 +109,7 @@ def _track(total: dict[str, Any]) -> Finding:
 def _search(runs: Sequence[RunReport]) -> Finding:
     guideline = "Search hyperparameters with a budget, not on a grid"
     forecasts = [(run, run.summary["forecast"]) for run in runs if _forecast(run.summary)]
-    budgets = [(run, _budget_gco2e(run.summary)) for run in runs]
-    budgets = [(run, b) for run, b in budgets if b is not None]
+    budgets = [(run, used) for run in runs for used in _budget_use(run.summary)]
     emitted = sum(run.summary["gco2e"] for run in runs)
     grid = (
         f"These {len(runs)} runs emitted {format_mass(emitted)}; a grid search pays that per "
@@ -139,11 +138,13 @@ def _search(runs: Sequence[RunReport]) -> Finding:
         if errors:
             parts[-1] += f" (forecasts off by {_mean_abs(errors):.0%} on average)"
     if budgets:
-        over = [run.label for run, budget in budgets if run.summary["gco2e"] > budget]
-        used = [run.summary["gco2e"] / budget for run, budget in budgets]
+        used = [share for _, share in budgets]
+        over = list(dict.fromkeys(run.label for run, share in budgets if share > 1.0))
+        stopped = [run.label for run in runs if _stopped(run.summary)]
         parts.append(
-            f"{len(budgets)} run(s) had a carbon budget and used {min(used):.0%} to "
-            f"{max(used):.0%} of it" + (f"; over budget: {', '.join(over)}" if over else "")
+            f"{len(budgets)} budget(s) set, {min(used):.0%} to {max(used):.0%} of each used"
+            + (f"; over budget: {', '.join(over)}" if over else "")
+            + (f"; stopped by its budget: {', '.join(stopped)}" if stopped else "")
         )
     else:
         parts.append("no run had a carbon budget: set budget_gco2e to cap one before it runs")
@@ -274,23 +275,37 @@ def _forecast(summary: dict[str, Any]) -> bool:
     return isinstance(forecast, dict) and is_number(forecast.get("gco2e"))
 
 
-def _budget_gco2e(summary: dict[str, Any]) -> float | None:
+def _budget_use(summary: dict[str, Any]) -> list[float]:
+    """The share of each budget the run used: ``budget`` is a number (gCO2e) or, as records
+    write it, ``{"budget_gco2e": ..., "budget_kwh": ...}``."""
     budget = summary.get("budget")
-    if isinstance(budget, dict):
-        budget = budget.get("gco2e")
-    return float(budget) if is_number(budget) and budget > 0 else None
+    limits = budget if isinstance(budget, dict) else {"budget_gco2e": budget}
+    used = []
+    for key, spent in (("budget_gco2e", summary["gco2e"]), ("budget_kwh", summary["energy_kWh"])):
+        limit = limits.get(key)
+        if is_number(limit) and limit > 0:
+            used.append(spent / limit)
+    return used
+
+
+def _stopped(summary: dict[str, Any]) -> bool:
+    budget = summary.get("budget")
+    return isinstance(budget, dict) and bool(budget.get("stopped"))
 
 
 def _outside_epochs(summary: dict[str, Any]) -> tuple[float, float] | None:
-    """(outside-epochs kWh, whole-run kWh) where the summary has a whole-run total."""
-    run = summary.get("run") if isinstance(summary.get("run"), dict) else {}
-    outside = summary.get("outside_epochs", run.get("outside_epochs"))
-    if isinstance(outside, dict):
-        outside = outside.get("energy_kWh")
-    if not is_number(outside):
-        return None
-    whole = run.get("energy_kWh", summary["energy_kWh"])
-    return (float(outside), float(whole)) if is_number(whole) and whole > 0 else None
+    """(kWh outside epochs, kWh of the whole) where the records split the run: the training
+    section's ``outside_epochs`` (summary schema 2), a ``run`` section's, or the summary's."""
+    for whole in (summary.get("training"), summary.get("run"), summary):
+        if not isinstance(whole, dict):
+            continue
+        outside = whole.get("outside_epochs")
+        if isinstance(outside, dict):
+            outside = outside.get("energy_kWh")
+        total = whole.get("energy_kWh")
+        if is_number(outside) and is_number(total) and total > 0:
+            return float(outside), float(total)
+    return None
 
 
 def _mean_abs(values: Sequence[float]) -> float:

@@ -33,6 +33,9 @@ Warn = Callable[[str], None]
 
 METRICS_CSV = "metrics.csv"
 HPARAMS_YAML = "hparams.yaml"
+OUTSIDE_EPOCHS = "outside_epochs"
+FIT_STAGES = ("train", OUTSIDE_EPOCHS)
+"""Records of the fit: its epochs, and (records of summary schema 2) the rest of the fit."""
 
 
 class UnusableRun(RuntimeError):
@@ -215,14 +218,16 @@ def _read_epochs(records: RunRecords, warn: Warn) -> list[dict[str, Any]]:
 
 
 def rebuild_summary(epochs: list[dict[str, Any]], source: Path) -> dict[str, Any]:
-    """Summary fields from valid epoch records alone, in the order ``RunTotals`` adds them."""
-    train = [r for r in epochs if r.get("stage") == "train"]
-    readings = [EnergyReading.from_dict(r["reading"]) for r in train]
+    """Summary fields from valid epoch records alone: the fit is the training epochs and,
+    where the records have them, the energy outside epochs; other stages are inference."""
+    fit_records = [r for r in epochs if r.get("stage") in FIT_STAGES]
+    train = [r for r in fit_records if r.get("stage") == "train"]
+    readings = [EnergyReading.from_dict(r["reading"]) for r in fit_records]
     fit = reduce(EnergyReading.plus, readings, EnergyReading("fit", 0.0, {}, {}, {}))
-    train_gco2e = sum(r["gco2e"] for r in train)
+    fit_gco2e = sum(r["gco2e"] for r in fit_records)
     inference: dict[str, dict[str, Any]] = {}
     for r in epochs:
-        if r.get("stage") == "train":
+        if r.get("stage") in FIT_STAGES:
             continue
         stage = inference.setdefault(
             str(r.get("stage")), {"energy_kWh": 0.0, "gco2e": 0.0, "runs": 0}
@@ -231,9 +236,18 @@ def rebuild_summary(epochs: list[dict[str, Any]], source: Path) -> dict[str, Any
         stage["gco2e"] += r["gco2e"]
         stage["runs"] += 1
     energy_kWh = fit.energy_kWh + sum(v["energy_kWh"] for v in inference.values())
-    gco2e = train_gco2e + sum(v["gco2e"] for v in inference.values())
+    gco2e = fit_gco2e + sum(v["gco2e"] for v in inference.values())
     facility_kWh = sum(r["facility_energy_kWh"] for r in epochs)
     by_component = {c: j / J_PER_KWH for c, j in fit.energy_J_by_component.items()}
+    training: dict[str, Any] = {
+        "energy_kWh": fit.energy_kWh,
+        "gco2e": fit_gco2e,
+        "duration_s": fit.duration_s,
+        "energy_kWh_by_component": by_component,
+    }
+    outside = [r for r in fit_records if r.get("stage") == OUTSIDE_EPOCHS]
+    if outside:
+        training["outside_epochs"] = {"energy_kWh": sum(r["energy_kWh"] for r in outside)}
     return {
         "partial": True,
         "reason": f"no valid summary.json; totals rebuilt from {len(epochs)} records of {source}",
@@ -242,11 +256,7 @@ def rebuild_summary(epochs: list[dict[str, Any]], source: Path) -> dict[str, Any
         "energy_kWh": energy_kWh,
         "facility_energy_kWh": facility_kWh,
         "gco2e": gco2e,
-        "training": {
-            "energy_kWh": fit.energy_kWh,
-            "gco2e": train_gco2e,
-            "energy_kWh_by_component": by_component,
-        },
+        "training": training,
         "inference": inference,
         "energy_kWh_by_component": by_component,
         "provenance_by_component": fit.provenance_by_component,

@@ -89,7 +89,7 @@ class Runner:
         from pytorch_lightning.callbacks import LambdaCallback
         from pytorch_lightning.utilities.data import extract_batch_size
 
-        from lightning_carbon.callback import CarbonCallback
+        from lightning_carbon import CarbonCallback
 
         if self._count and self.cooldown_s > 0:
             self.progress(
