@@ -78,46 +78,66 @@ class Equivalent:
     source: str
 
 
+EQUIVALENT_MIN_GCO2E = 1.0
+"""Below this many grams no everyday comparison means anything (1 g is about 9 m by car), so
+:func:`equivalents` gives none."""
+EQUIVALENT_MAX_VALUE = 1e5
+"""A comparison whose count reaches this (100 000 hours of video) is too large to picture."""
+
+
 @dataclass(frozen=True)
-class _EquivalentSpec:
-    factor: str  # row name in conversion_factors.csv
-    per: float  # how many units the factor covers (e.g. 12 months for a per-year factor)
-    unit: str
+class _Comparison:
+    factor: str  # row name in conversion_factors.csv: grams per one of the first unit
+    units: tuple[tuple[str, float], ...]  # (unit, how many make one factor unit), largest first
     what: str
     source: str
 
+    def at(self, gco2e: float) -> Equivalent | None:
+        """In the largest unit that reaches 1; ``None`` below 1 of the smallest, or too many."""
+        if self.factor not in _factors():
+            return None
+        count = gco2e / _factors()[self.factor]
+        unit, value = next(((u, count * per) for u, per in self.units if count * per >= 1), ("", 0))
+        if not 1.0 <= value < EQUIVALENT_MAX_VALUE:
+            return None
+        return Equivalent(value, unit, self.what, self.source)
 
-_CAR = _EquivalentSpec(
+
+_GREEN_ALGORITHMS = "via the Green Algorithms calculator's reference values"
+_CAR = _Comparison(
     "eu_new_car_2024",
-    1.0,
-    "km",
+    (("km", 1.0), ("m", 1000.0)),
     "driving an average new car in the EU",
     "EEA, average new car registered in the EU, 2024",
 )
-_OTHER_EQUIVALENTS = (
-    _EquivalentSpec(
-        "train_per_passenger_km",
-        1.0,
-        "km",
-        "travelling by train",
-        "UK government GHG conversion factors 2020, rail (via the Green Algorithms calculator)",
+_BY_MAGNITUDE = (
+    _Comparison(
+        "netflix_streaming_hour",
+        (("h", 1.0), ("min", 60.0)),
+        "streaming video",
+        f"Carbon Brief fact check of video streaming, 2020 ({_GREEN_ALGORITHMS})",
     ),
-    _EquivalentSpec(
-        "flight_economy_per_passenger_km",
-        1.0,
-        "km",
-        "flying economy class",
-        "UK government GHG conversion factors 2020, economy flight "
-        "(via the Green Algorithms calculator)",
-    ),
-    _EquivalentSpec(
+    _Comparison(
         "tree_year",
-        12.0,
-        "months",
+        (("years", 1.0), ("months", 12.0)),
         "one tree absorbing CO2",
-        "Green Algorithms calculator reference value: 11 kg CO2 per tree per year",
+        f"11 kg CO2 per tree and year ({_GREEN_ALGORITHMS})",
     ),
 )
+_FLIGHTS = tuple(
+    _Comparison(
+        factor,
+        (("trips", 1.0),),
+        f"one passenger flying {route}, one way",
+        f"carbonfootprint.com flight calculator ({_GREEN_ALGORITHMS})",
+    )
+    for factor, route in (
+        ("flight_NYC_MEL", "New York to Melbourne"),
+        ("flight_NYC_SF_one_way", "New York to San Francisco"),
+        ("flight_PAR_LON", "Paris to London"),
+    )
+)
+"""Longest first: the longest flight that the emissions pay for at least once is shown."""
 
 
 def resolve_pue(pue: float | str | None) -> Pue:
@@ -194,21 +214,29 @@ def car_km(gco2e: float) -> Equivalent:
         >>> car_km(106.8).value
         1.0
     """
-    return _equivalent(_CAR, gco2e)
+    return Equivalent(gco2e / _factors()[_CAR.factor], "km", _CAR.what, _CAR.source)
 
 
 def equivalents(gco2e: float) -> list[Equivalent]:
-    """Everyday comparisons for ``gco2e`` grams: car km first, then train, flight, tree.
+    """Everyday comparisons that mean something at the scale of ``gco2e`` grams, each sourced.
 
-    Factors the data marks as unverified are left out.
+    None below :data:`EQUIVALENT_MIN_GCO2E`. The car comes first (in m below 1 km), then
+    streaming video (min or h), a tree's uptake (months or years) and the longest flight paid
+    for at least once; each only where it counts at least one of its smallest unit and fewer
+    than :data:`EQUIVALENT_MAX_VALUE`. Factors the data marks as unverified are left out.
+
+    Example::
+
+        >>> equivalents(0.5)
+        []
+        >>> [(round(e.value), e.unit) for e in equivalents(50.0)]
+        [(468, 'm'), (1, 'h')]
     """
-    return [car_km(gco2e)] + [
-        _equivalent(spec, gco2e) for spec in _OTHER_EQUIVALENTS if spec.factor in _factors()
-    ]
-
-
-def _equivalent(spec: _EquivalentSpec, gco2e: float) -> Equivalent:
-    return Equivalent(gco2e / _factors()[spec.factor] * spec.per, spec.unit, spec.what, spec.source)
+    if not gco2e >= EQUIVALENT_MIN_GCO2E:
+        return []
+    found = [c.at(gco2e) for c in (_CAR, *_BY_MAGNITUDE)]
+    found.append(next((e for e in (c.at(gco2e) for c in _FLIGHTS) if e), None))
+    return [e for e in found if e is not None]
 
 
 def _parse_float(text: str) -> float | None:

@@ -152,6 +152,8 @@ def test_records_summary_and_statement(tmp_path):
     statement = (carbon_dir / "statement.md").read_text()
     assert "Denmark" in statement and "PUE of 1.5" in statement
     assert "The 2 training epoch(s) used 0.035 Wh; the rest, 0.00361 Wh (9.4%)" in statement
+    # 0.0075 gCO2e is below what any everyday comparison means: none is given
+    assert summary["equivalents"] == [] and "That is about as much as" not in statement
     assert "Partial" not in statement
 
 

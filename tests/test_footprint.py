@@ -142,30 +142,69 @@ def test_car_km_uses_the_eea_2024_new_car_average():
 
 
 def test_equivalents_start_with_the_car_and_use_the_table_factors():
-    found = equivalents(4100.0)
-    assert [e.what for e in found] == [
-        "driving an average new car in the EU",
-        "travelling by train",
-        "flying economy class",
-        "one tree absorbing CO2",
+    found = equivalents(60_000.0)
+    assert [(e.what, e.unit) for e in found] == [
+        ("driving an average new car in the EU", "km"),
+        ("streaming video", "h"),
+        ("one tree absorbing CO2", "years"),
+        ("one passenger flying Paris to London, one way", "trips"),
     ]
-    assert found[0] == car_km(4100.0)
-    assert found[1].value == 100.0  # 41 g per passenger-km
-    assert found[2].value == pytest.approx(4100.0 / 171.0)
-    assert (found[3].value, found[3].unit) == (pytest.approx(4100.0 / 11000.0 * 12), "months")
+    assert found[0] == car_km(60_000.0)
+    assert found[1].value == pytest.approx(60_000.0 / 36.0)  # 36 g per hour
+    assert found[2].value == pytest.approx(60_000.0 / 11_000.0)  # 11 kg per tree-year
+    assert found[3].value == pytest.approx(60_000.0 / 50_000.0)  # 50 kg per passenger
     assert all(e.source for e in found)
+
+
+def test_no_equivalent_below_one_gram():
+    assert equivalents(0.999) == [] and equivalents(0.0) == [] and equivalents(-5.0) == []
+    assert equivalents(float("nan")) == []
+
+
+@pytest.mark.parametrize(
+    ("gco2e", "expected"),
+    [
+        # 1.0 g: 9.4 m by car and 100 s of video; no tree month (917 g), no flight
+        (1.0, [("m", 1000.0 / 106.8), ("min", 60.0 / 36.0)]),
+        # 0.05 kg: still metres by car, and the video passes one hour at 36 g
+        (50.0, [("m", 50_000.0 / 106.8), ("h", 50.0 / 36.0)]),
+        # 917 g is a tree month; 106.8 g is 1 km
+        (917.0, [("km", 917.0 / 106.8), ("h", 917.0 / 36.0), ("months", 917.0 / 11_000 * 12)]),
+        # 0.6 t pays for the New York - San Francisco flight (570 kg) once, not Melbourne
+        (
+            600_000.0,
+            [("km", 600_000.0 / 106.8), ("h", 600_000.0 / 36.0), ("years", 600_000.0 / 11_000)],
+        ),
+        # 10 t: over 100 000 h of video (left out); New York - Melbourne (2.31 t) 4.3 times
+        (1e7, [("km", 1e7 / 106.8), ("years", 1e7 / 11_000), ("trips", 1e7 / 2_310_000)]),
+    ],
+)
+def test_equivalent_units_follow_the_magnitude(gco2e, expected):
+    found = [(e.unit, e.value) for e in equivalents(gco2e)][: len(expected)]
+    assert [unit for unit, _ in found] == [unit for unit, _ in expected]
+    assert [value for _, value in found] == pytest.approx([value for _, value in expected])
+    for e in equivalents(gco2e):
+        assert 1.0 <= e.value < 1e5 and e.source
+
+
+def test_the_longest_flight_paid_for_once_is_the_one_shown():
+    flights = [e for e in equivalents(600_000.0) if e.unit == "trips"]
+    assert [(e.what, round(e.value, 3)) for e in flights] == [
+        ("one passenger flying New York to San Francisco, one way", round(600 / 570, 3))
+    ]
 
 
 def test_factors_marked_unverified_are_left_out(monkeypatch):
     rows = read_csv_rows("conversion_factors.csv")
     for row in rows:
-        if row["name"] == "train_per_passenger_km":
+        if row["name"] == "netflix_streaming_hour":
             row["status"] = "UNVERIFIED: checking"
     monkeypatch.setattr(footprint_module, "read_csv_rows", lambda name: rows)
     footprint_module._factors.cache_clear()
     try:
-        whats = [e.what for e in equivalents(100.0)]
+        whats = [e.what for e in equivalents(1000.0)]
+        factors = footprint_module._factors()
     finally:
-        footprint_module._factors.cache_clear()
-    assert "travelling by train" not in whats and "flying economy class" in whats
-    assert "smartphone_charge" not in footprint_module._factors()
+        footprint_module._factors.cache_clear()  # the real table again for later tests
+    assert "streaming video" not in whats and "one tree absorbing CO2" in whats
+    assert "smartphone_charge" not in factors

@@ -40,6 +40,7 @@ def test_each_trial_is_stopped_within_its_reservation_and_the_study_within_its_b
         trainer = Trainer(
             accelerator="cpu",
             max_epochs=4,
+            num_sanity_val_steps=0,  # the epochs alone, as the scripted trials assume
             callbacks=[meter],
             logger=False,
             enable_checkpointing=False,

@@ -21,6 +21,8 @@ import torch
 from lightning_carbon import sweep
 from lightning_carbon.demo import SegmentationModule, demo_datamodule
 from lightning_carbon.sweep import Spread, precision_sweep, supported_precisions, width_sweep
+from lightning_carbon.sweep import command as sweep_command
+from lightning_carbon.sweep import runner as sweep_runner
 from tests.fakes import STEP_COUNTS, step_sensors
 
 KWH = 3.6e6
@@ -120,9 +122,8 @@ def test_precision_sweep_is_exact_alternated_warmed_up_and_written(tmp_path):
     ]
     full, half = result.row("32-true"), result.row("bf16-mixed")
     assert full.runs == half.runs == 2
-    assert full.energy_kWh == Spread(
-        2 * _epoch_J(2) / KWH, 0.0, 2 * _epoch_J(2) / KWH, 2 * _epoch_J(2) / KWH
-    )
+    full_kWh = 2 * _epoch_J(2) / KWH
+    assert full.energy_kWh == Spread(full_kWh, 0.0, full_kWh, full_kWh, full_kWh, 2)
     assert half.energy_kWh.mean == pytest.approx(2 * _epoch_J(1) / KWH)
     assert half.gco2e.mean == pytest.approx(_g(2 * _epoch_J(1)))
     assert half.energy_saving == pytest.approx(1 - 63 / 113)
@@ -152,8 +153,13 @@ def test_precision_sweep_is_exact_alternated_warmed_up_and_written(tmp_path):
     assert document["rows"][1]["gco2e"]["mean"] == pytest.approx(_g(63))
     markdown = files["md"].read_text()
     assert markdown == result.to_markdown() + "\n"
-    assert "| bf16-mixed | 2 | 0.0175 ± 0 |" in markdown  # 63 J = 0.0175 Wh
-    assert "+44.2 %" in markdown and "baseline" in markdown
+    assert "| bf16-mixed | 2 | 0.0175 ± 0 | 0.0175 |" in markdown  # 63 J = 0.0175 Wh
+    assert "| 44.2 % less |" in markdown and "| baseline |" in markdown
+    assert "| gCO2e at 100 g/kWh (USER) |" in markdown  # the intensity the table used
+    assert document["intensity"]["gco2_per_kWh"] == INTENSITY
+    assert all(r.intensity["gco2_per_kWh"] == INTENSITY for r in result.runs)
+    # the scripted energies repeat exactly: no spread, so the saving is conclusive
+    assert half.inconclusive is False and not any("energy" in f for f in half.outliers)
     for run in result.runs + result.warmup_runs:
         assert (Path(run.directory) / "carbon" / "summary.json").exists()
 
@@ -170,23 +176,48 @@ def test_one_repeat_without_warmup_has_no_spread(tmp_path):
     )
     assert FITS == [("bf16-mixed", 1, 1.0)]
     (row,) = result.rows
-    assert row.energy_kWh == Spread(_epoch_J(1) / KWH, None, _epoch_J(1) / KWH, _epoch_J(1) / KWH)
+    kWh = _epoch_J(1) / KWH
+    assert row.energy_kWh == Spread(kWh, None, kWh, kWh, kWh, 1)
     assert row.energy_saving is None  # 32-true was not swept: nothing to compare with
     assert "| bf16-mixed | 1 | 0.00875 |" in result.to_markdown()
 
 
-def test_cooldown_sleeps_between_runs_only(tmp_path, monkeypatch):
-    slept = []
-    monkeypatch.setattr(sweep.time, "sleep", slept.append)
+def test_cooldown_sleeps_between_runs_only_and_progress_tells_each_step(tmp_path, monkeypatch):
+    slept, lines = [], []
+    monkeypatch.setattr(sweep_runner.time, "sleep", lambda s: (slept.append(s), lines.append("zz")))
     precision_sweep(
-        lambda: PrecisionWeighted(filters=4), _data, repeats=1, cooldown_s=0.25, **_kwargs(tmp_path)
+        lambda: PrecisionWeighted(filters=4),
+        _data,
+        repeats=1,
+        cooldown_s=0.25,
+        progress=lines.append,
+        **_kwargs(tmp_path),
     )
     assert len(FITS) == 4 and slept == [0.25] * 3
+    # the 32-true warm-up: one epoch of weight 2, 56.5 J
+    assert [line.split(":")[0] if "done" in line else line for line in lines] == [
+        "run 1/4: 32-true, warm-up (01-32-true-warmup)",
+        "run 1/4 done",
+        "cooling down 0.25 s before run 2/4",
+        "zz",
+        "run 2/4: bf16-mixed, warm-up (02-bf16-mixed-warmup)",
+        "run 2/4 done",
+        "cooling down 0.25 s before run 3/4",
+        "zz",
+        "run 3/4: 32-true, repeat 0 (03-32-true-r0)",
+        "run 3/4 done",
+        "cooling down 0.25 s before run 4/4",
+        "zz",
+        "run 4/4: bf16-mixed, repeat 0 (04-bf16-mixed-r0)",
+        "run 4/4 done",
+    ]
+    assert lines[1].startswith(f"run 1/4 done: {_epoch_J(2) / 3600:.3g} Wh, ")
 
 
 def test_spread_uses_the_sample_standard_deviation():
-    assert Spread.of([2.0, 4.0, 6.0]) == Spread(4.0, 2.0, 2.0, 6.0)
-    assert Spread.of([5.0]) == Spread(5.0, None, 5.0, 5.0)
+    assert Spread.of([2.0, 4.0, 6.0]) == Spread(4.0, 2.0, 4.0, 2.0, 6.0, 3)
+    assert Spread.of([5.0]) == Spread(5.0, None, 5.0, 5.0, 5.0, 1)
+    assert Spread.of([1.0, 2.0, 30.0]).median == 2.0
 
 
 def test_supported_precisions_follow_the_device(monkeypatch):
@@ -366,13 +397,13 @@ def test_cli_options_reach_the_sweeps():
             "w",
         ]
     )
-    assert args.func is sweep._width_command
+    assert args.func is sweep_command._width_command
     assert (args.filters, args.tolerance, args.budget_gco2e, args.out) == ([4, 8], 0.02, 3.0, "w")
     args = _parser().parse_args(
         [
             "sweep",
             "precision",
-            "--precisions",
+            "--precision",
             "32-true,bf16-mixed",
             "--repeats",
             "3",
@@ -382,8 +413,8 @@ def test_cli_options_reach_the_sweeps():
             "0",
         ]
     )
-    assert args.func is sweep._precision_command
-    assert (args.precisions, args.repeats, args.epochs, args.filters, args.out) == (
+    assert args.func is sweep_command._precision_command
+    assert (args.precision, args.repeats, args.epochs, args.filters, args.out) == (
         ["32-true", "bf16-mixed"],
         3,
         2,

@@ -1,22 +1,29 @@
-"""``lightning-carbon demo``: a short CPU training of the demo U-Net under CarbonCallback.
+"""``lightning-carbon demo``: a short training of the demo U-Net under CarbonCallback.
 
-It trains the MONAI U-Net on the synthetic nuclei for a few epochs, prints the carbon statement
-and says where the records, the CSV metrics and the statement went. Needs the ``demo`` extra.
+It trains the MONAI U-Net on the synthetic nuclei (or the user's own data: ``--data
+folder:PATH`` or ``--data decathlon:PATH``) for a few epochs, prints the carbon statement and
+says where the records, the CSV metrics and the statement went. Needs the ``demo`` extra.
 
 Example::
 
     $ lightning-carbon demo --epochs 3 --country DNK --out demo_output
+    $ lightning-carbon demo --data folder:monuseg --size 128 --precision bf16-mixed --pue 1.2
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from lightning_carbon.demo import options
 from lightning_carbon.units import format_energy
+
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
 
 DEFAULT_OUTPUT_DIR = "demo_output"
 
@@ -41,8 +48,15 @@ def run_demo(
     country: str | None = None,
     accelerator: str = "cpu",
     seed: int = 0,
+    *,
+    precision: str = "32-true",
+    datamodule: Callable[[], pl.LightningDataModule] | None = None,
+    callback_kwargs: Mapping[str, Any] | None = None,
 ) -> DemoResult:
     """Train the demo U-Net of width ``filters`` for ``epochs`` epochs under CarbonCallback.
+
+    ``datamodule`` makes the data (default: ``images`` synthetic nuclei of ``size`` px);
+    ``callback_kwargs`` go to :class:`~lightning_carbon.CarbonCallback` beside ``country``.
 
     Example::
 
@@ -58,12 +72,13 @@ def run_demo(
     from lightning_carbon.demo import SegmentationModule, demo_datamodule
 
     pl.seed_everything(seed, verbose=False)
-    callback = CarbonCallback(country=country, monitor_epochs=1)
+    callback = CarbonCallback(monitor_epochs=1, **{"country": country, **(callback_kwargs or {})})
     logger = CSVLogger(output_dir, name="demo")
     trainer = pl.Trainer(
         max_epochs=epochs,
         accelerator=accelerator,
         devices=1,
+        precision=precision,
         logger=logger,
         callbacks=[callback],
         enable_checkpointing=False,
@@ -73,7 +88,8 @@ def run_demo(
         num_sanity_val_steps=0,
     )
     model = SegmentationModule(filters=filters, lr=1e-2)
-    trainer.fit(model, demo_datamodule(n_images=images, size=size, seed=seed))
+    data = datamodule() if datamodule else demo_datamodule(n_images=images, size=size, seed=seed)
+    trainer.fit(model, data)
     carbon_dir = Path(logger.log_dir) / "carbon"
     return DemoResult(
         carbon_dir=carbon_dir,
@@ -88,13 +104,16 @@ def _demo(args: argparse.Namespace) -> int:
     result = run_demo(
         epochs=args.epochs,
         filters=args.filters,
-        images=args.images,
-        size=args.size,
         output_dir=args.out,
-        country=args.country,
         accelerator=args.accelerator,
         seed=args.seed,
+        precision=args.precision,
+        datamodule=options.datamodule_factory(args),
+        callback_kwargs=options.callback_kwargs(args),
     )
+    if args.json:
+        print(json.dumps({**result.summary, "val_dice": result.val_dice}, indent=2))
+        return 0
     print()
     forecast = result.summary.get("forecast")
     if forecast and forecast.get("relative_error") is not None:
@@ -105,30 +124,23 @@ def _demo(args: argparse.Namespace) -> int:
         )
     print()
     print(result.statement.rstrip())
-    print(f"\nValidation Dice after {args.epochs} epoch(s): {result.val_dice:.3f}")
+    print(f"\nData: {args.data.describe()}, {args.precision}")
+    print(f"Validation Dice after {args.epochs} epoch(s): {result.val_dice:.3f}")
     print(f"Per-epoch records and summary: {result.carbon_dir}")
     print(f"Every logged metric (CSVLogger): {result.metrics_csv}")
-    print(f"Report with plots: lightning-carbon report {result.carbon_dir.parent}")
+    print(f"Report with figures: lightning-carbon report {result.carbon_dir.parent}")
     return 0
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
     """Add ``demo``."""
     parser = subparsers.add_parser(
-        "demo", help="train the demo U-Net briefly under CarbonCallback and print its statement"
+        "demo",
+        parents=[options.workload_parent(epochs=5, out=DEFAULT_OUTPUT_DIR)],
+        help="train the demo U-Net briefly under CarbonCallback and print its statement",
+        description="Train the demo MONAI U-Net for a few epochs under CarbonCallback, on "
+        "synthetic nuclei or your own images, and print its carbon statement and where its "
+        "records and metrics went.",
     )
-    parser.add_argument("--epochs", type=int, default=5, help="epochs (default: 5)")
     parser.add_argument("--filters", type=int, default=8, help="U-Net width F (default: 8)")
-    parser.add_argument("--images", type=int, default=96, help="synthetic images (default: 96)")
-    parser.add_argument("--size", type=int, default=64, help="image side in px (default: 64)")
-    parser.add_argument(
-        "--country",
-        default=None,
-        help="where the machine runs (default: $LIGHTNING_CARBON_COUNTRY)",
-    )
-    parser.add_argument("--accelerator", default="cpu", help="cpu, cuda or auto (default: cpu)")
-    parser.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
-    parser.add_argument(
-        "--out", default=DEFAULT_OUTPUT_DIR, help=f"output folder (default: {DEFAULT_OUTPUT_DIR})"
-    )
-    parser.set_defaults(func=_demo)
+    parser.set_defaults(func=_demo, images=96, accelerator="cpu")
