@@ -4,6 +4,7 @@ machine is, and exact joules from scripted machines (never the real one)."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -585,3 +586,30 @@ def test_discovery_on_a_vm_without_rapl_reports_the_models_as_data(tmp_path):
     )
     assert dram.model["coefficients"] == {"memory_GB": 8.0, "W_per_GB": 0.392}
     assert found.scope.n_cpus == 2 and found.scope.detail == "all 2 CPUs"
+
+
+def test_the_sensors_command_prints_each_choice_and_the_attribution(tmp_path, monkeypatch, capsys):
+    import functools
+
+    from lightning_carbon.cli import main
+    from lightning_carbon.sensors import discovery
+
+    vm = _vm(tmp_path, cpus=64)
+    vm.set_cgroup_v2(cpu_max="400000 100000")
+    monkeypatch.setattr(discovery, "discover", functools.partial(discover, machine=vm.machine()))
+    (tmp_path / "powercap").mkdir()
+    assert main(["sensors", "--powercap-root", str(tmp_path / "powercap")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-3].startswith("cpu: RAPL unreadable") and "W = 4 vCPUs x" in lines[-3]
+    assert lines[-2].startswith("dram: RAPL unreadable")
+    assert lines[-1] == (
+        "attribution: cpu and dram are the machine's; a run is charged its share of the busy "
+        "CPU time of cgroup v2 cpu.max '400000 100000': 4 of 64 CPUs (its usage) "
+        "(attribution='process', the default; 'machine' reports the whole machine)"
+    )
+    assert main(["sensors", "--json", "--powercap-root", str(tmp_path / "powercap")]) == 0
+    choices = json.loads(capsys.readouterr().out)
+    assert [c["model"]["name"] for c in choices if c["component"] != "gpu"] == [
+        "vm-per-vcpu",
+        "dram-per-GB",
+    ]
