@@ -44,7 +44,7 @@ from pytorch_lightning.callbacks import Callback
 
 from lightning_carbon import CarbonCallback
 from lightning_carbon.demo import SegmentationModule, demo_datamodule
-from lightning_carbon.sensors.estimate import read_cpu_name
+from lightning_carbon.sensors.machine import read_cpu_name
 
 RATIO_TARGET = 1.01
 RATIO_GOAL = 1.005

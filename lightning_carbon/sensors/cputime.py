@@ -33,10 +33,25 @@ _STAT_UTIME = 11  # fields of /proc/<pid>/stat after "pid (comm) ": utime stime 
 _STAT_PPID = 1
 
 
-def busy_ticks(line: str) -> int:
+def busy_ticks(line: str | bytes) -> int:
     """Busy ticks of one ``/proc/stat`` CPU line (see the module docstring)."""
     fields = line.split()[1:]
     return sum(int(fields[i]) for i in _BUSY_FIELDS if i < len(fields))
+
+
+def read_bytes(path: str) -> bytes:
+    """The whole content of a (``/proc``) file, with as few system calls as possible.
+
+    Raises ``OSError`` as ``open`` does.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 def busy_cpu_s(cpus: Collection[int] | None, machine: Machine = THIS_MACHINE) -> float:
@@ -45,13 +60,13 @@ def busy_cpu_s(cpus: Collection[int] | None, machine: Machine = THIS_MACHINE) ->
     Raises :class:`SensorUnavailable` when no CPU times can be read.
     """
     try:
-        with open(machine.proc("stat"), encoding="ascii") as stat:
-            lines = [line for line in stat if line.startswith("cpu")]
+        text = read_bytes(machine.proc("stat"))
     except OSError:
         return _psutil_busy_s(cpus)
+    lines = [line for line in text.splitlines() if line.startswith(b"cpu")]
     if cpus is None:
         return busy_ticks(lines[0]) / machine.ticks_per_s
-    wanted = {f"cpu{cpu}" for cpu in cpus}
+    wanted = {f"cpu{cpu}".encode() for cpu in cpus}
     ticks = sum(busy_ticks(line) for line in lines[1:] if line.split(maxsplit=1)[0] in wanted)
     return ticks / machine.ticks_per_s
 
@@ -134,8 +149,7 @@ class ProcessTreeTime:
 
     def _proc_stat(self, pid: int) -> tuple[float, int] | None:
         try:
-            with open(self._machine.proc(pid, "stat"), "rb") as file:
-                raw = file.read()
+            raw = read_bytes(self._machine.proc(pid, "stat"))
         except OSError:
             return None
         fields = raw[raw.rindex(b")") + 2 :].split()
@@ -151,8 +165,7 @@ class ProcessTreeTime:
         children: list[int] = []
         for tid in tids:
             try:
-                with open(os.path.join(tasks, tid, "children"), encoding="ascii") as file:
-                    children.extend(int(child) for child in file.read().split())
+                children.extend(map(int, read_bytes(os.path.join(tasks, tid, "children")).split()))
             except OSError:
                 continue
         return children
