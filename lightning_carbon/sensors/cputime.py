@@ -26,7 +26,7 @@ from collections.abc import Collection, Iterable
 import psutil
 
 from lightning_carbon.sensors.base import SensorUnavailable
-from lightning_carbon.sensors.machine import THIS_MACHINE, Machine
+from lightning_carbon.sensors.machine import THIS_MACHINE, Machine, OpenFiles
 
 _BUSY_FIELDS = (0, 1, 2, 5, 6)  # user nice system irq softirq, after the "cpuN" label
 _STAT_UTIME = 11  # fields of /proc/<pid>/stat after "pid (comm) ": utime stime cutime cstime
@@ -39,33 +39,18 @@ def busy_ticks(line: str | bytes) -> int:
     return sum(int(fields[i]) for i in _BUSY_FIELDS if i < len(fields))
 
 
-def read_bytes(path: str) -> bytes:
-    """The whole content of a (``/proc``) file, with as few system calls as possible.
-
-    Raises ``OSError`` as ``open`` does.
-    """
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        chunks = []
-        while chunk := os.read(fd, 1 << 16):
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
-
-
 def busy_cpu_s(cpus: Collection[int] | None, machine: Machine = THIS_MACHINE) -> float:
     """Busy CPU seconds since boot of the CPUs ``cpus`` (``None``: every CPU).
 
     Raises :class:`SensorUnavailable` when no CPU times can be read.
     """
     try:
-        text = read_bytes(machine.proc("stat"))
+        text = machine.files.read(machine.proc("stat"))
     except OSError:
         return _psutil_busy_s(cpus)
-    lines = [line for line in text.splitlines() if line.startswith(b"cpu")]
     if cpus is None:
-        return busy_ticks(lines[0]) / machine.ticks_per_s
+        return busy_ticks(text[: text.index(b"\n")]) / machine.ticks_per_s
+    lines = [line for line in text.splitlines() if line.startswith(b"cpu")]
     wanted = {f"cpu{cpu}".encode() for cpu in cpus}
     ticks = sum(busy_ticks(line) for line in lines[1:] if line.split(maxsplit=1)[0] in wanted)
     return ticks / machine.ticks_per_s
@@ -103,10 +88,12 @@ class ProcessTreeTime:
     def __init__(self, roots: Iterable[int], machine: Machine = THIS_MACHINE) -> None:
         self._roots: list[int] = list(dict.fromkeys(roots))
         self._machine = machine
+        self._files = OpenFiles()
         self._use_proc = os.path.exists(machine.proc("stat"))  # Linux: read /proc directly
         self._last: dict[int, tuple[float, int]] = {}  # pid -> (cpu_s, ppid) at the last read
         self._gone_s = 0.0
         self._total_s = 0.0
+        self._read_paths: set[str] = set()
 
     @property
     def roots(self) -> list[int]:
@@ -145,11 +132,17 @@ class ProcessTreeTime:
                 continue
             found[pid] = stat
             pending.extend(self._proc_children(pid))
+        self._files.keep_only(self._read_paths)
+        self._read_paths = set()
         return found
+
+    def _read(self, path: str) -> bytes:
+        self._read_paths.add(path)
+        return self._files.read(path)
 
     def _proc_stat(self, pid: int) -> tuple[float, int] | None:
         try:
-            raw = read_bytes(self._machine.proc(pid, "stat"))
+            raw = self._read(self._machine.proc(pid, "stat"))
         except OSError:
             return None
         fields = raw[raw.rindex(b")") + 2 :].split()
@@ -165,7 +158,7 @@ class ProcessTreeTime:
         children: list[int] = []
         for tid in tids:
             try:
-                children.extend(map(int, read_bytes(os.path.join(tasks, tid, "children")).split()))
+                children.extend(map(int, self._read(os.path.join(tasks, tid, "children")).split()))
             except OSError:
                 continue
         return children

@@ -15,13 +15,78 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 
 import psutil
+
+
+class OpenFiles:
+    """Files kept open and re-read from the start with ``pread``: one system call per read
+    instead of open, read and close (a ``/proc`` file regenerates its content when read at
+    offset 0, as ``top`` relies on). Thread-safe; the files close with :meth:`close` or when
+    the object is collected.
+
+    Example::
+
+        files = OpenFiles()
+        first = files.read("/proc/stat"); later = files.read("/proc/stat")   # fresh content
+        files.close()
+    """
+
+    _CHUNK = 1 << 16
+
+    def __init__(self) -> None:
+        self._fds: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def read(self, path: str) -> bytes:
+        """The whole content of ``path`` now; raises ``OSError`` as ``open`` does."""
+        with self._lock:
+            fd = self._fds.get(path)
+            if fd is not None:
+                try:
+                    return self._read_all(fd)
+                except OSError:  # the process behind a /proc/<pid> file is gone
+                    self._close(path)
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                content = self._read_all(fd)
+            except OSError:
+                os.close(fd)
+                raise
+            self._fds[path] = fd
+            return content
+
+    def keep_only(self, paths: Collection[str]) -> None:
+        """Close every file but ``paths`` (those of processes no longer followed)."""
+        with self._lock:
+            for path in [p for p in self._fds if p not in paths]:
+                self._close(path)
+
+    def close(self) -> None:
+        """Close every file."""
+        self.keep_only(())
+
+    def __del__(self) -> None:
+        for fd in self._fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _read_all(self, fd: int) -> bytes:
+        chunks = [os.pread(fd, self._CHUNK, 0)]
+        while len(chunks[-1]) == self._CHUNK:
+            chunks.append(os.pread(fd, self._CHUNK, self._CHUNK * len(chunks)))
+        return b"".join(chunks)
+
+    def _close(self, path: str) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._fds.pop(path))
 
 
 def _affinity() -> Collection[int]:
@@ -54,6 +119,7 @@ class Machine:
         memory_total_bytes: installed memory in bytes (``psutil.virtual_memory().total``).
         ticks_per_s: the unit of ``/proc`` CPU times (``USER_HZ``, usually 100).
         clock: monotonic clock in seconds.
+        files: the files read at every window edge, kept open.
     """
 
     cpuinfo_path: str = "/proc/cpuinfo"
@@ -63,6 +129,7 @@ class Machine:
     memory_total_bytes: Callable[[], int] = field(default=_memory_total_bytes)
     ticks_per_s: float = field(default_factory=_ticks_per_s)
     clock: Callable[[], float] = field(default=time.monotonic)
+    files: OpenFiles = field(default_factory=OpenFiles, compare=False, repr=False)
 
     def proc(self, *parts: str | int) -> str:
         """A path under :attr:`proc_root`, e.g. ``machine.proc(1234, "stat")``."""
