@@ -309,14 +309,14 @@ def test_fully_busy_2_vcpu_epyc_vm_draws_twice_the_epyc_3rd_gen_maximum(tmp_path
     vm.run(10.0, busy=1.0)
     assert sensor.energy_J() == pytest.approx(2 * 1.9573 * 10.0, rel=1e-12)
     assert sensor.busy_s == 20.0
-    model = sensor.model
+    model = sensor.power_model
     assert (model.name, model.n_cpus, model.idle_W, model.max_W) == (
         "vm-per-vcpu",
         2,
         2 * 0.4556,
         2 * 1.9573,
     )
-    assert model.as_dict()["coefficients"] == {
+    assert sensor.model["coefficients"] == {
         "cpus": 2,
         "min_W_per_cpu": 0.4556,
         "max_W_per_cpu": 1.9573,
@@ -384,7 +384,7 @@ def test_container_cpu_max_400000_100000_counts_4_cpus_and_its_own_usage(tmp_pat
     host.set_cgroup_usage(100.0 + 20.0, path="/kubepods/pod1")  # the group used 2 CPUs
     low, high = EPYC_3RD_GEN
     assert sensor.energy_J() == pytest.approx(4 * low * 10 + (high - low) * 20, rel=1e-12)
-    assert sensor.model.formula.startswith("W = 4 vCPUs x (min + u x (max - min))")
+    assert sensor.power_model.formula.startswith("W = 4 vCPUs x (min + u x (max - min))")
 
 
 def test_an_ancestor_quota_and_v1_quotas_count(tmp_path):
@@ -422,7 +422,7 @@ def test_two_socket_bare_metal_at_full_load_draws_every_sockets_tdp(tmp_path):
     assert sensor.energy_J() == pytest.approx(2 * 205.0 * 10.0, rel=1e-12)
     server.run(10.0)
     assert sensor.energy_J() == pytest.approx(2 * 205.0 * (10.0 + 0.12 * 10.0), rel=1e-12)
-    model = sensor.model
+    model = sensor.power_model
     assert (model.name, model.coefficients["sockets"], model.source) == (
         "sockets-tdp",
         2,
@@ -442,12 +442,12 @@ def test_a_container_on_bare_metal_gets_its_cpus_share_of_the_sockets(tmp_path):
     server.run(10.0, busy=1.0)
     server.set_cgroup_usage(120.0)
     assert sensor.energy_J() == pytest.approx(2 * 205.0 * 12 / 96 * 10.0, rel=1e-12)
-    assert "x 12/96 CPUs" in sensor.model.formula
+    assert "x 12/96 CPUs" in sensor.power_model.formula
 
 
 def test_bare_metal_without_a_tdp_row_uses_the_per_thread_coefficients(tmp_path):
     server = FakeMachine(tmp_path, name="AMD EPYC", family=25, model=1, hypervisor=False)
-    model = CpuEstimateSensor(machine=server.machine()).model
+    model = CpuEstimateSensor(machine=server.machine()).power_model
     assert (model.name, (model.min_W_per_cpu, model.max_W_per_cpu)) == ("per-thread", EPYC_3RD_GEN)
     assert model.basis.startswith("bare metal (no hypervisor flag), CPU not in the TDP table")
 
@@ -457,7 +457,7 @@ def test_an_unknown_cpu_says_which_fallback_it_used(tmp_path):
         tmp_path, name="QEMU Virtual CPU version 2.5+", vendor=INTEL, family=6, model=6, cpus=2
     )
     sensor = CpuEstimateSensor(machine=vm.machine())
-    model = sensor.model
+    model = sensor.power_model
     assert (model.name, model.min_W_per_cpu, model.max_W_per_cpu) == ("fallback", 0.74, 3.5)
     assert (
         model.source
@@ -485,7 +485,7 @@ def test_the_epyc_5th_gen_outlier_is_flagged_in_the_line(tmp_path):
 def test_a_user_tdp_replaces_the_model(tmp_path):
     vm = _vm(tmp_path, cpus=2)
     sensor = CpuEstimateSensor(cpu_tdp_w=50.0, machine=vm.machine())
-    assert (sensor.model.name, sensor.model.max_W, sensor.model.source) == (
+    assert (sensor.power_model.name, sensor.power_model.max_W, sensor.power_model.source) == (
         "user-tdp",
         50.0,
         "TDP given by the user (cpu_tdp_w)",

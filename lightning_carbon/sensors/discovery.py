@@ -108,17 +108,17 @@ def _node_sensors(
         )
     measured_cpu = "cpu" in rapl.components
     scope = whole_machine_scope(cpu, machine) if measured_cpu else cpu_scope(cpu, machine)
-    estimates: list[tuple[Sensor, str, dict]] = []
+    estimates: list[tuple[CpuEstimateSensor | DramSensor, str]] = []
     ccf_cpu = False
     if not measured_cpu:
         model = choose_cpu_model(cpu, scope, tdp_override_W=cpu_tdp_w)
         ccf_cpu = model.name in ("vm-per-vcpu", "per-thread", "fallback")
-        estimates.append((CpuEstimateSensor(model, scope=scope), "package", model.as_dict()))
+        estimates.append((CpuEstimateSensor(model, scope=scope), "package"))
     if "dram" not in rapl.components:
         caveats = (CCF_MEMORY_CAVEAT,) if ccf_cpu else ()
         dram = DramSensor(scope=scope, clock=machine.clock, caveats=caveats)
-        estimates.append((dram, "dram", dram.model))
-    for sensor, domain, model_dict in estimates:
+        estimates.append((dram, "dram"))
+    for sensor, domain in estimates:
         why = f"RAPL unreadable ({rapl.reason})" if rapl.reason else f"no RAPL {domain} counter"
         how = sensor.description.split(": ", 1)[-1]
         sensors.append(sensor)
@@ -128,7 +128,7 @@ def _node_sensors(
                 sensor.device,
                 "estimated",
                 f"{sensor.device}: {why} -> {how}",
-                model_dict,
+                sensor.model,
             )
         )
     return sensors, choices, scope

@@ -52,13 +52,13 @@ class CpuEstimateSensor(Sensor):
         cpu_tdp_w: a TDP per socket in W, replacing the model choice (``model=None`` only).
         machine: where the CPU, cgroup and ``/proc`` state and the clock are read.
 
-    ``model`` holds the formula, coefficients and source; ``busy_s`` the busy CPU seconds
-    counted since :meth:`start`.
+    ``power_model`` is the model; ``model`` the same as data (name, formula, coefficients,
+    source, basis, caveats); ``busy_s`` the busy CPU seconds counted since :meth:`start`.
 
     Example::
 
         sensor = CpuEstimateSensor()
-        sensor.model.as_dict()["formula"]  # 'W = 2 vCPUs x (min + u x (max - min)); ...'
+        sensor.model["formula"]  # 'W = 2 vCPUs x (min + u x (max - min)); ...'
         sensor.start(); ...; sensor.energy_J()
     """
 
@@ -81,7 +81,8 @@ class CpuEstimateSensor(Sensor):
             model = (
                 choose_cpu_model(cpu, scope, tdp_override_W=cpu_tdp_w) if model is None else model
             )
-        self.model = model
+        self.power_model = model
+        self.model = model.as_dict()
         self.scope = scope
         self.description = f"cpu: {model.summary()} (estimated)"
         self._clock = scope.machine.clock
@@ -108,10 +109,10 @@ class CpuEstimateSensor(Sensor):
             busy = self.scope.busy_s()
             now_s = self._clock()
             last_s, last_busy = self._last
-            step = min(max(busy - last_busy, 0.0), self.model.n_cpus * max(now_s - last_s, 0.0))
+            model = self.power_model
+            step = min(max(busy - last_busy, 0.0), model.n_cpus * max(now_s - last_s, 0.0))
             self.busy_s += step
             self._last = (now_s, max(busy, last_busy))
-            model = self.model
             joules = model.idle_W * (now_s - self._start_s) + self.busy_s * (
                 model.max_W_per_cpu - model.min_W_per_cpu
             )
