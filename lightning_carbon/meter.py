@@ -335,7 +335,7 @@ class EnergyMeter:
             for device, why in self._dropped.items()
             if device in energy
         ]
-        notes += [f"{device} is shared: {why}" for device, why in self._shared.items()]
+        notes += [f"{d} is shared: {why}" for d, why in self._shared.items() if d in energy]
         if duration_s < SHORT_WINDOW_S and any(
             self._component_by_device[d] == "gpu" for d in energy
         ):
