@@ -16,6 +16,12 @@ discovery, intensity table, records folder; no network) < 50 ms. CodeCarbon and 
 (the ``bench`` extra) are shown for comparison; Carbontracker always asks ipinfo.io for the
 location (no argument turns that off) and, offline, falls back to the world average.
 
+Then one more run is metered by an ``EnergyMeter`` and CodeCarbon at once, to compare the CPU
+figures of the same training: our mean CPU power and energy (this job's share and the whole
+machine's), CodeCarbon's, and the band of our CPU model (its idle and full-load power).
+Targets where the CPU is estimated: the machine's CPU power within that band, and within 2x
+of CodeCarbon's.
+
 Run from the repository root with the package and its ``demo`` and ``bench`` extras::
 
     python benchmarks/callback_overhead.py            # about 20 s per run, 3 repeats: ~5 min
@@ -42,13 +48,14 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
-from lightning_carbon import CarbonCallback
+from lightning_carbon import CarbonCallback, EnergyMeter
 from lightning_carbon.demo import SegmentationModule, demo_datamodule
-from lightning_carbon.sensors.estimate import read_cpu_name
+from lightning_carbon.sensors.machine import read_cpu_name
 
 RATIO_TARGET = 1.01
 RATIO_GOAL = 1.005
 SETUP_TARGET_MS = 50.0
+CODECARBON_FACTOR = 2.0
 COUNTRY = "DNK"
 BENCH_EXTRA = "skipped (install lightning-carbon[bench])"
 
@@ -247,6 +254,67 @@ def _setup_times_ms(count: int) -> list[float]:
     return times_ms
 
 
+def _cpu_comparison(workload: _Workload, data: pl.LightningDataModule) -> list[str]:
+    """One run metered by an EnergyMeter and CodeCarbon at once: their CPU figures."""
+    tracker = None
+    try:
+        from codecarbon import OfflineEmissionsTracker
+
+        tracker = OfflineEmissionsTracker(
+            country_iso_code=COUNTRY, log_level="error", save_to_file=False
+        )
+    except ImportError:
+        pass
+    with tempfile.TemporaryDirectory() as tmp, EnergyMeter(gpu_indices=[]) as meter:
+        if tracker is not None:
+            tracker.start()
+        try:
+            workload.fit([], data, tmp)
+        finally:
+            if tracker is not None:
+                tracker.stop()
+    reading = meter.result
+    cpu = next(c for c in meter.choices if c.component == "cpu")
+    seconds = reading.duration_s
+    ours_J = reading.energy_J_by_component.get("cpu", 0.0)
+    machine_J = reading.machine_energy_J_by_component.get("cpu", 0.0)
+    lines = [
+        f"  lightning-carbon ({cpu.provenance}): {ours_J / seconds:.3g} W and "
+        f"{ours_J / 3.6e6:.3g} kWh for this job; {machine_J / seconds:.3g} W and "
+        f"{machine_J / 3.6e6:.3g} kWh for the machine ({reading.duration_s:.1f} s)",
+        f"    {reading.attribution.get('description', '')}",
+    ]
+    if cpu.model is None:
+        lines.append(f"    CPU measured: {cpu.line}")
+    else:
+        low_W, high_W = cpu.model["idle_W"], cpu.model["max_W"]
+        in_band = low_W <= machine_J / seconds <= high_W
+        lines += [
+            f"    model {cpu.model['name']}: {cpu.model['formula']}; "
+            f"coefficients {cpu.model['coefficients']}",
+            f"    band {low_W:.3g}-{high_W:.3g} W [{cpu.model['basis']}; {cpu.model['source']}]: "
+            f"machine's CPU power within it: {_verdict(in_band)}",
+        ]
+    if tracker is None:
+        lines.append(f"  CodeCarbon: {BENCH_EXTRA}")
+        return lines
+    theirs = tracker.final_emissions_data
+    ratio = (machine_J / seconds) / theirs.cpu_power if theirs.cpu_power else float("inf")
+    lines.append(
+        f"  CodeCarbon {_version('codecarbon')}: {theirs.cpu_power:.3g} W and "
+        f"{theirs.cpu_energy:.3g} kWh for the CPU ({theirs.duration:.1f} s); ours (machine) / "
+        f"theirs = {ratio:.2f}, within {CODECARBON_FACTOR:g}x: "
+        f"{_verdict(1 / CODECARBON_FACTOR <= ratio <= CODECARBON_FACTOR)}"
+    )
+    return lines
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
 def _load(start: tuple[float, float, float]) -> str:
     """The machine's load around the benchmark, to judge how far other work disturbed it."""
     return (
@@ -353,6 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     start_load = os.getloadavg()
     setup_ms = _setup_times_ms(args.setups)
     runs = _interleaved(workload, args.repeats)
+    print("CPU energy comparison run (EnergyMeter and CodeCarbon together)", flush=True)
+    comparison = _cpu_comparison(workload, workload.data())
 
     warm = f", then median {statistics.median(setup_ms[1:]):.1f} ms" if len(setup_ms) > 1 else ""
     print(
@@ -366,6 +436,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "least noisy estimate of a tool's cost, background threads aside):"
     )
     print("\n".join(_table(runs)))
+    print("\nCPU of one more run, metered by lightning-carbon and CodeCarbon at once:")
+    print("\n".join(comparison))
     print(f"\n{_load(start_load)}")
     return 0
 

@@ -58,6 +58,12 @@ class _InstantNvml:
     def nvmlDeviceGetPowerUsage(self, handle: object) -> int:
         return 250_000
 
+    def nvmlDeviceIsMigDeviceHandle(self, handle: object) -> bool:
+        return False
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: object) -> list[object]:
+        return []
+
 
 def _powercap_tree(root: Path) -> Path:
     """A RAPL package-0 zone with its dram subzone, as plain files under ``root``."""

@@ -31,7 +31,7 @@ from lightning_carbon.sweep import BASELINE, PrecisionSweepResult, precision_swe
 def _machine(accelerator: str) -> str:
     if accelerator == "cuda" or (accelerator == "auto" and torch.cuda.is_available()):
         return f"GPU {torch.cuda.get_device_name()}"
-    from lightning_carbon.sensors.estimate import read_cpu_name
+    from lightning_carbon.sensors.machine import read_cpu_name
 
     return f"CPU {read_cpu_name() or platform.processor()} ({torch.get_num_threads()} threads)"
 

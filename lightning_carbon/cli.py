@@ -42,6 +42,12 @@ def _sensors(args: argparse.Namespace) -> int:
             print(json.dumps([choice.__dict__ for choice in found.choices], indent=2))
         else:
             print("\n".join(choice.line for choice in found.choices))
+            if found.scope is not None:
+                print(
+                    "attribution: cpu and dram are the machine's; a run is charged its share "
+                    f"of the busy CPU time of {found.scope.detail} (attribution='process', "
+                    "the default; 'machine' reports the whole machine)"
+                )
     finally:
         for sensor in found.sensors:
             sensor.close()

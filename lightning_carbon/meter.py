@@ -15,6 +15,11 @@ Named windows may nest or overlap::
     meter.begin("epoch"); meter.begin("validation")
     val = meter.end("validation"); epoch = meter.end("epoch")
     meter.close()
+
+Node-wide energy (RAPL, CPU and DRAM estimates) is attributed to the job by its share of the
+busy CPU time (``attribution="process"``, see :mod:`lightning_carbon.sensors.attribution`);
+each reading keeps the machine's figure beside it. Under DDP, give the meter of local rank 0
+the PIDs of the job's other ranks on the node: ``meter.add_job_pids(pids)``.
 """
 
 from __future__ import annotations
@@ -28,11 +33,22 @@ from datetime import datetime, timezone
 from types import TracebackType
 
 from lightning_carbon.reading import EnergyReading
+from lightning_carbon.sensors.attribution import (
+    Attribution,
+    Method,
+    attribution_record,
+    check_method,
+    window_share,
+)
 from lightning_carbon.sensors.base import Sensor, SensorChoice
+from lightning_carbon.sensors.machine import THIS_MACHINE, Machine, read_cpuinfo
 from lightning_carbon.sensors.poller import Poller
+from lightning_carbon.sensors.scope import CpuScope, cpu_scope
 
 SHORT_WINDOW_S = 1.0
 """GPU energy counters update every 10-100 ms: windows shorter than this are flagged."""
+SHARING_CHECK_S = 10.0
+"""How often, at most, window ends ask the devices which processes use them."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,7 @@ class _Snapshot:
     monotonic_s: float
     utc: str
     energy_J_by_device: dict[str, float]
+    cpu_times: tuple[float, float] | None = None  # (job CPU s, node busy CPU s)
 
 
 def _utc_now() -> str:
@@ -67,6 +84,10 @@ class EnergyMeter:
         clock: monotonic clock in seconds (injectable for tests).
         synchronize: called before reading GPU counters so queued kernels are counted;
             defaults to ``torch.cuda.synchronize`` when a GPU sensor is present.
+        attribution: ``"process"`` (default): node-wide energy times the job's share of the
+            busy CPU time; ``"machine"``: the whole machine's; or an :class:`Attribution`
+            (scripted CPU times, other root PIDs).
+        machine: where CPU, cgroup and ``/proc`` state is read when discovering (for tests).
     """
 
     def __init__(
@@ -79,6 +100,8 @@ class EnergyMeter:
         powercap_root: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         synchronize: Callable[[], None] | None = None,
+        attribution: Method | Attribution = "process",
+        machine: Machine = THIS_MACHINE,
     ) -> None:
         self._given_sensors = list(sensors) if sensors is not None else None
         self._discover_kwargs = dict(
@@ -86,7 +109,13 @@ class EnergyMeter:
             node_level=node_level,
             cpu_tdp_w=cpu_tdp_w,
             powercap_root=powercap_root,
+            machine=machine,
         )
+        self._machine = machine
+        if isinstance(attribution, Attribution):
+            self._attribution = attribution
+        else:
+            self._attribution = Attribution(check_method(attribution))
         self._clock = clock
         self._synchronize = synchronize
         self._lock = threading.RLock()
@@ -94,6 +123,9 @@ class EnergyMeter:
         self._choices: list[SensorChoice] = []
         self._component_by_device: dict[str, str] = {}
         self._provenance_by_device: dict[str, str] = {}
+        self._node_wide: set[str] = set()
+        self._shared: dict[str, str] = {}
+        self._next_sharing_check_s = float("-inf")
         self._last_J: dict[str, float] = {}
         self._dropped: dict[str, str] = {}
         self._open: dict[str, _Snapshot] = {}
@@ -117,6 +149,8 @@ class EnergyMeter:
 
                 found = discover(**self._discover_kwargs)
                 self._sensors, self._choices = list(found.sensors), list(found.choices)
+                if found.scope is not None and self._attribution.node_busy_s is None:
+                    self._attribution.node_busy_s = found.scope.busy_s
             else:
                 self._sensors = self._given_sensors
                 self._choices = [
@@ -130,6 +164,11 @@ class EnergyMeter:
                 self._component_by_device[sensor.device] = sensor.component
                 self._provenance_by_device[sensor.device] = sensor.provenance
                 self._last_J[sensor.device] = 0.0
+                if sensor.node_wide:
+                    self._node_wide.add(sensor.device)
+            if self._splits() and self._attribution.node_busy_s is None:
+                self._attribution.node_busy_s = self._default_scope().busy_s
+            self._check_sharing()
             if self._synchronize is None and any(s.component == "gpu" for s in self._sensors):
                 self._synchronize = _cuda_synchronize
             self._poller = Poller(self._sensors, on_failure=self._drop, clock=self._clock)
@@ -187,6 +226,17 @@ class EnergyMeter:
         """One readable line per device: what is metered and how."""
         return "\n".join(choice.line for choice in self._choices)
 
+    @property
+    def attribution(self) -> Attribution:
+        """How node-wide energy is split, with the job's root PIDs."""
+        return self._attribution
+
+    def add_job_pids(self, pids: Sequence[int]) -> None:
+        """Count the process trees of ``pids`` as this job's (under DDP: the other ranks on
+        this node, given to the meter of local rank 0); each process is counted once."""
+        with self._lock:
+            self._attribution.add_root_pids(pids)
+
     # -- windows ----------------------------------------------------------------------------
 
     def begin(self, name: str) -> None:
@@ -204,7 +254,10 @@ class EnergyMeter:
             if name not in self._open:
                 raise ValueError(f"window {name!r} is not open (open: {sorted(self._open)})")
             begin = self._open.pop(name)
-            return self._reading(name, begin, self._snapshot())
+            end = self._snapshot()
+            if end.monotonic_s >= self._next_sharing_check_s:
+                self._check_sharing()
+            return self._reading(name, begin, end)
 
     def peek(self, name: str) -> EnergyReading:
         """The reading of the open window ``name`` up to now; the window stays open."""
@@ -239,20 +292,63 @@ class EnergyMeter:
             reading = self._call_or_drop(sensor, sensor.energy_J)
             if reading is not None:
                 self._last_J[sensor.device] = max(float(reading), self._last_J[sensor.device])
-        return _Snapshot(self._clock(), _utc_now(), dict(self._last_J))
+        cpu_times = self._cpu_times() if self._splits() else None
+        return _Snapshot(self._clock(), _utc_now(), dict(self._last_J), cpu_times)
+
+    def _splits(self) -> bool:
+        return self._attribution.method == "process" and bool(self._node_wide)
+
+    def _cpu_times(self) -> tuple[float, float] | None:
+        try:
+            return self._attribution.cpu_times()
+        except Exception as error:  # metering must never kill the training
+            self._attribution.method = "machine"
+            warnings.warn(
+                f"lightning-carbon: cannot read CPU times to split the machine's energy "
+                f"({error}); the whole machine's energy is reported from now on",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return None
+
+    def _default_scope(self) -> CpuScope:
+        return cpu_scope(read_cpuinfo(self._machine), self._machine)
+
+    def _check_sharing(self) -> None:
+        """Label devices other processes use too; warn once per device."""
+        self._next_sharing_check_s = self._clock() + SHARING_CHECK_S
+        for sensor in list(self._sensors):
+            reason = sensor.shared
+            if reason is None:
+                try:
+                    pids = sensor.device_pids()
+                except Exception:  # who uses the device is a label, never worth a failure
+                    pids = None
+                reason = None if pids is None else self._attribution.others_on_device(pids)
+            if reason is None or sensor.device in self._shared:
+                continue
+            self._shared[sensor.device] = reason
+            warnings.warn(
+                f"lightning-carbon: {sensor.device} is shared: {reason}; "
+                "its readings are labelled shared",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def _reading(self, name: str, begin: _Snapshot, end: _Snapshot) -> EnergyReading:
         duration_s = max(end.monotonic_s - begin.monotonic_s, 0.0)
-        energy = {
+        machine = {
             d: max(end.energy_J_by_device[d] - begin.energy_J_by_device.get(d, 0.0), 0.0)
             for d in end.energy_J_by_device
             if d in begin.energy_J_by_device
         }
+        energy, attribution = self._attributed(machine, begin, end)
         notes = [
             f"{device} stopped reporting ({why}); its energy counts only until then"
             for device, why in self._dropped.items()
             if device in energy
         ]
+        notes += [f"{d} is shared: {why}" for d, why in self._shared.items() if d in energy]
         if duration_s < SHORT_WINDOW_S and any(
             self._component_by_device[d] == "gpu" for d in energy
         ):
@@ -269,7 +365,33 @@ class EnergyMeter:
             start_utc=begin.utc,
             end_utc=end.utc,
             notes=tuple(notes),
+            machine_energy_J_by_device=machine,
+            attribution=attribution,
         )
+
+    def _attributed(
+        self, machine: dict[str, float], begin: _Snapshot, end: _Snapshot
+    ) -> tuple[dict[str, float], dict]:
+        """The job's energy per device and the attribution record of a window."""
+        split = sorted(d for d in machine if d in self._node_wide)
+        shared = {d: why for d, why in self._shared.items() if d in machine}
+        if begin.cpu_times is None or end.cpu_times is None:
+            method = "machine" if split else self._attribution.method
+            return dict(machine), attribution_record(method, split, shared_devices=shared)
+        job_cpu_s = max(end.cpu_times[0] - begin.cpu_times[0], 0.0)
+        node_busy_cpu_s = max(end.cpu_times[1] - begin.cpu_times[1], 0.0)
+        share = window_share(job_cpu_s, node_busy_cpu_s)
+        energy = {d: j * share if d in self._node_wide else j for d, j in machine.items()}
+        record = attribution_record(
+            "process",
+            split,
+            share=share,
+            job_cpu_s=job_cpu_s,
+            node_busy_cpu_s=node_busy_cpu_s,
+            root_pids=self._attribution.root_pids,
+            shared_devices=shared,
+        )
+        return energy, record
 
     def _call_or_drop(self, sensor: Sensor, method: Callable[[], float | None]) -> float | None:
         try:

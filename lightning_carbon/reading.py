@@ -1,5 +1,11 @@
 """What one metered window used: joules per device, with components and provenance.
 
+``energy_J_by_device`` is this job's energy: for node-wide devices (RAPL, CPU and DRAM
+estimates) the machine's energy times the job's share of the busy CPU time, when the meter
+attributes by process. ``machine_energy_J_by_device`` is the whole machine's, equal to the
+job's for devices that are not split (GPUs) or when attributing to the machine;
+``attribution`` says how the split was made.
+
 Example::
 
     >>> r = EnergyReading("epoch", 10.0, {"gpu:0": 3000.0, "cpu": 600.0},
@@ -14,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from lightning_carbon.sensors.attribution import attribution_record, window_share
 from lightning_carbon.sensors.base import COMPONENTS, PROVENANCES
 from lightning_carbon.units import J_PER_KWH
 
@@ -35,7 +42,10 @@ class EnergyReading:
     """Energy of one window. All energies in joules; ``duration_s`` in seconds.
 
     ``notes`` carry caveats for the user (a window too short for the GPU counter, a sensor
-    dropped mid-window).
+    dropped mid-window, a shared device). ``machine_energy_J_by_device`` defaults to the
+    job's figure for every device not given; ``attribution`` is JSON-ready (method, devices
+    split, the CPU-time share, job and node CPU seconds, a one-line description, and
+    ``shared_devices`` when some are).
     """
 
     name: str
@@ -46,16 +56,39 @@ class EnergyReading:
     start_utc: str = ""
     end_utc: str = ""
     notes: tuple[str, ...] = field(default=())
+    machine_energy_J_by_device: dict[str, float] = field(default_factory=dict)
+    attribution: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        machine = {
+            d: self.machine_energy_J_by_device.get(d, j) for d, j in self.energy_J_by_device.items()
+        }
+        object.__setattr__(self, "machine_energy_J_by_device", machine)
 
     @property
     def energy_J(self) -> float:
-        """Total energy of all devices, J."""
+        """Total energy of all devices (this job's share of node-wide ones), J."""
         return sum(self.energy_J_by_device.values())
 
     @property
     def energy_kWh(self) -> float:
         """Total energy of all devices, kWh."""
         return self.energy_J / J_PER_KWH
+
+    @property
+    def machine_energy_J(self) -> float:
+        """Total energy of all devices, node-wide ones for the whole machine, J."""
+        return sum(self.machine_energy_J_by_device.values())
+
+    @property
+    def machine_energy_kWh(self) -> float:
+        """:attr:`machine_energy_J` in kWh."""
+        return self.machine_energy_J / J_PER_KWH
+
+    @property
+    def machine_energy_J_by_component(self) -> dict[str, float]:
+        """The machine's energy summed per component, J."""
+        return _by_component(self.machine_energy_J_by_device, self.component_by_device)
 
     @property
     def mean_power_W(self) -> float:
@@ -65,11 +98,7 @@ class EnergyReading:
     @property
     def energy_J_by_component(self) -> dict[str, float]:
         """Energy summed per component (``gpu``, ``cpu``, ``dram``), J, only those present."""
-        by_component: dict[str, float] = {}
-        for device, joules in self.energy_J_by_device.items():
-            component = self.component_by_device[device]
-            by_component[component] = by_component.get(component, 0.0) + joules
-        return {c: by_component[c] for c in COMPONENTS if c in by_component}
+        return _by_component(self.energy_J_by_device, self.component_by_device)
 
     @property
     def power_W_by_component(self) -> dict[str, float]:
@@ -98,7 +127,9 @@ class EnergyReading:
         return least_direct(set(self.provenance_by_device.values()))
 
     def plus(self, other: EnergyReading) -> EnergyReading:
-        """This reading and ``other`` added device by device (durations add too).
+        """This reading and ``other`` added device by device (durations add too); the
+        attribution's CPU seconds add, its share becomes the attributed over the machine's
+        energy of the devices split.
 
         Example::
 
@@ -106,13 +137,14 @@ class EnergyReading:
             >>> a.plus(a).energy_J_by_device
             {'cpu': 4.0}
         """
-        energy = dict(self.energy_J_by_device)
-        for device, joules in other.energy_J_by_device.items():
-            energy[device] = energy.get(device, 0.0) + joules
+        energy = _added(self.energy_J_by_device, other.energy_J_by_device)
+        machine = _added(self.machine_energy_J_by_device, other.machine_energy_J_by_device)
         return replace(
             self,
             duration_s=self.duration_s + other.duration_s,
             energy_J_by_device=energy,
+            machine_energy_J_by_device=machine,
+            attribution=_added_attribution(self.attribution, other.attribution, energy, machine),
             component_by_device={**self.component_by_device, **other.component_by_device},
             provenance_by_device={
                 d: least_direct(
@@ -141,14 +173,16 @@ class EnergyReading:
             >>> rest.duration_s, rest.energy_J_by_device
             (6.0, {'cpu': 30.0})
         """
-        energy = {
-            d: max(j - other.energy_J_by_device.get(d, 0.0), 0.0)
-            for d, j in self.energy_J_by_device.items()
-        }
+        energy = _added(self.energy_J_by_device, other.energy_J_by_device, sign=-1.0)
+        machine = _added(self.machine_energy_J_by_device, other.machine_energy_J_by_device, -1.0)
         return replace(
             self,
             duration_s=max(self.duration_s - other.duration_s, 0.0),
             energy_J_by_device=energy,
+            machine_energy_J_by_device=machine,
+            attribution=_added_attribution(
+                self.attribution, other.attribution, energy, machine, sign=-1.0
+            ),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -169,21 +203,27 @@ class EnergyReading:
             "mean_power_W": self.mean_power_W,
             "provenance": self.provenance,
             "energy_J_by_component": self.energy_J_by_component,
+            "machine_energy_J": self.machine_energy_J,
+            "machine_energy_kWh": self.machine_energy_kWh,
+            "machine_energy_J_by_component": self.machine_energy_J_by_component,
             "provenance_by_component": self.provenance_by_component,
             "devices": {
                 d: {
                     "component": self.component_by_device[d],
                     "provenance": self.provenance_by_device[d],
                     "energy_J": j,
+                    "machine_energy_J": self.machine_energy_J_by_device[d],
                 }
                 for d, j in self.energy_J_by_device.items()
             },
+            "attribution": dict(self.attribution),
             "notes": list(self.notes),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EnergyReading:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`; a dict written before attribution existed loads with
+        the machine's energy equal to the job's."""
         devices = data.get("devices", {})
         return cls(
             name=data["name"],
@@ -194,4 +234,69 @@ class EnergyReading:
             start_utc=data.get("start_utc", ""),
             end_utc=data.get("end_utc", ""),
             notes=tuple(data.get("notes", ())),
+            machine_energy_J_by_device={
+                d: float(v["machine_energy_J"])
+                for d, v in devices.items()
+                if "machine_energy_J" in v
+            },
+            attribution=dict(data.get("attribution", {})),
         )
+
+
+def _by_component(
+    energy: dict[str, float], component_by_device: dict[str, str]
+) -> dict[str, float]:
+    by_component: dict[str, float] = {}
+    for device, joules in energy.items():
+        component = component_by_device[device]
+        by_component[component] = by_component.get(component, 0.0) + joules
+    return {c: by_component[c] for c in COMPONENTS if c in by_component}
+
+
+def _added(
+    first: dict[str, float], second: dict[str, float], sign: float = 1.0
+) -> dict[str, float]:
+    """``first + second`` device by device; with ``sign=-1`` ``first - second`` over the
+    devices of ``first``, never below 0."""
+    if sign < 0:
+        return {d: max(j - second.get(d, 0.0), 0.0) for d, j in first.items()}
+    total = dict(first)
+    for device, joules in second.items():
+        total[device] = total.get(device, 0.0) + joules
+    return total
+
+
+def _added_attribution(
+    first: dict[str, Any],
+    second: dict[str, Any],
+    energy: dict[str, float],
+    machine: dict[str, float],
+    sign: float = 1.0,
+) -> dict[str, Any]:
+    """Two readings' attributions as one (see :meth:`EnergyReading.plus`); with ``sign=-1``
+    the first's less the second's (:meth:`EnergyReading.minus`)."""
+    if not first or not second:
+        return dict(first if sign < 0 else (first or second))
+    devices = list(dict.fromkeys(first["devices"] + second["devices"]))
+    shared = {**first.get("shared_devices", {}), **second.get("shared_devices", {})}
+    if first["method"] != "process":
+        return attribution_record(first["method"], devices, shared_devices=shared)
+    job_cpu_s = max(first.get("job_cpu_s", 0.0) + sign * second.get("job_cpu_s", 0.0), 0.0)
+    node_busy_cpu_s = max(
+        first.get("node_busy_cpu_s", 0.0) + sign * second.get("node_busy_cpu_s", 0.0), 0.0
+    )
+    machine_J = sum(machine.get(d, 0.0) for d in devices)
+    share = (
+        sum(energy.get(d, 0.0) for d in devices) / machine_J
+        if machine_J > 0
+        else window_share(job_cpu_s, node_busy_cpu_s)
+    )
+    return attribution_record(
+        "process",
+        devices,
+        share=share,
+        job_cpu_s=job_cpu_s,
+        node_busy_cpu_s=node_busy_cpu_s,
+        root_pids=list(dict.fromkeys(first.get("root_pids", []) + second.get("root_pids", []))),
+        shared_devices=shared,
+    )

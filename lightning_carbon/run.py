@@ -52,6 +52,7 @@ from lightning_carbon.ranks import Ranks
 from lightning_carbon.reading import EnergyReading
 from lightning_carbon.records import RunRecords
 from lightning_carbon.run_totals import RunTotals
+from lightning_carbon.sensors.attribution import Attribution, check_method
 from lightning_carbon.sensors.base import Sensor
 from lightning_carbon.statement import carbon_statement
 from lightning_carbon.units import format_duration, format_energy, format_mass
@@ -130,6 +131,10 @@ class CarbonRun:
         gpu_indices: CUDA devices this process meters when discovering (``None``: all
             visible, ``[]``: none).
         cpu_tdp_w: the CPU's TDP in W, for the estimate when no counter is readable.
+        attribution: ``"process"``: the machine's CPU and DRAM energy times this job's share of
+            its busy CPU time (its processes and their children, all ranks on the node);
+            ``"machine"``: the whole machine's. Both figures go into the records. An
+            :class:`~lightning_carbon.sensors.attribution.Attribution` scripts the CPU times.
         ranks: this process's place in a distributed job (default: a single process).
         info: where one-line messages go (default: standard error, global rank 0 only).
         on_metrics: called on every rank with each epoch's metrics (and the epoch as step)
@@ -152,6 +157,7 @@ class CarbonRun:
         sensors: Sequence[Sensor] | SensorFactory | None = None,
         gpu_indices: Sequence[int] | None = None,
         cpu_tdp_w: float | None = None,
+        attribution: str | Attribution = "process",
         ranks: Ranks | None = None,
         info: Callable[[str], None] | None = None,
         on_metrics: Callable[[dict[str, float], int | None], None] | None = None,
@@ -174,6 +180,9 @@ class CarbonRun:
         self.on_budget = on_budget
         self.output_dir = output_dir
         self.cpu_tdp_w = _positive_or_none("cpu_tdp_w", cpu_tdp_w)
+        self.attribution = (
+            attribution if isinstance(attribution, Attribution) else check_method(attribution)
+        )
         self.gpu_indices = None if gpu_indices is None else list(gpu_indices)
         self.ranks = ranks or Ranks()
         self.totals = RunTotals(self.pue)
@@ -227,6 +236,8 @@ class CarbonRun:
         precision: str | None,
         run_name: str | None,
     ) -> None:
+        # First, on every rank whatever happens next: the PIDs of the job's ranks per node
+        pids = self.ranks.gather((self.ranks.node_rank, os.getpid()))
         if self._stage is not None:
             raise RuntimeError(f"stage {self._stage!r} is still running; finish() it first")
         self._stage = stage
@@ -236,6 +247,9 @@ class CarbonRun:
         if self.ranks.is_global_zero and directory is not None and self._records is None:
             self._records = RunRecords(directory)
         self._meter = self._make_meter().start()
+        self._meter.add_job_pids(
+            [pid for node, pid in pids if node == self.ranks.node_rank and pid != os.getpid()]
+        )
         self._say_once(self._meter.describe())
         if self.intensity_choice.note:
             self._say_once(self.intensity_choice.note)
@@ -486,6 +500,7 @@ class CarbonRun:
             "carbon/budget_kWh": self.budget_kwh,
             "carbon/budget_gCO2e": self.budget_gco2e,
             "carbon/on_budget": self.on_budget,
+            "carbon/attribution": getattr(self.attribution, "method", self.attribution),
         }
         if self._meter is not None:
             config["carbon/sensors"] = " | ".join(c.line for c in self._meter.choices)
@@ -500,14 +515,18 @@ class CarbonRun:
         node_level = self.ranks.meters_node
         if callable(self._sensors):
             gpus = [] if self.gpu_indices is None else self.gpu_indices
-            return EnergyMeter(list(self._sensors(gpus, node_level)), clock=self._clock)
-        if self._sensors is not None:
-            return EnergyMeter(list(self._sensors), clock=self._clock)
+            sensors: list[Sensor] | None = list(self._sensors(gpus, node_level))
+        elif self._sensors is not None:
+            sensors = list(self._sensors)
+        else:
+            sensors = None
         return EnergyMeter(
+            sensors,
             gpu_indices=self.gpu_indices,
             node_level=node_level,
             cpu_tdp_w=self.cpu_tdp_w,
             clock=self._clock,
+            attribution=self.attribution,
         )
 
     def _require_stage(self) -> str:

@@ -29,7 +29,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +65,27 @@ def _sum_readings(readings: list[EnergyReading], name: str) -> EnergyReading:
     for reading in readings:
         total = total.plus(reading)
     return total
+
+
+def _qualified(reading: EnergyReading, node: int) -> EnergyReading:
+    """The reading with each device label (and note) prefixed by its node: ``node1/gpu:0``."""
+
+    def label(devices: dict[str, Any]) -> dict[str, Any]:
+        return {f"node{node}/{device}": value for device, value in devices.items()}
+
+    attribution = dict(reading.attribution)
+    if attribution:
+        attribution["devices"] = [f"node{node}/{d}" for d in attribution.get("devices", [])]
+        attribution["shared_devices"] = label(attribution.get("shared_devices", {}))
+    return replace(
+        reading,
+        energy_J_by_device=label(reading.energy_J_by_device),
+        machine_energy_J_by_device=label(reading.machine_energy_J_by_device),
+        component_by_device=label(reading.component_by_device),
+        provenance_by_device=label(reading.provenance_by_device),
+        notes=tuple(f"node{node}: {note}" for note in reading.notes),
+        attribution=attribution,
+    )
 
 
 def _cost(record: dict[str, Any]) -> EpochCost:
@@ -116,32 +137,23 @@ class RunTotals:
         With ``qualify``, device labels get their node, e.g. ``node1/gpu:0``; labels are unique
         per node because each rank meters its own GPU and only local rank 0 the node.
         """
-        readings = [(node, EnergyReading.from_dict(d)) for node, d in per_rank if d is not None]
+        readings = [
+            _qualified(EnergyReading.from_dict(d), node) if qualify else EnergyReading.from_dict(d)
+            for node, d in per_rank
+            if d is not None
+        ]
         if not readings:
             return None
-        energy: dict[str, float] = {}
-        component: dict[str, str] = {}
-        provenance: dict[str, str] = {}
-        for node, reading in readings:
-            for device, joules in reading.energy_J_by_device.items():
-                name = f"node{node}/{device}" if qualify else device
-                energy[name] = energy.get(name, 0.0) + joules
-                component[name] = reading.component_by_device[device]
-                provenance[name] = reading.provenance_by_device[device]
-        first = readings[0][1]
-        return EnergyReading(
-            name=first.name,
-            duration_s=max(r.duration_s for _, r in readings),
-            energy_J_by_device=energy,
-            component_by_device=component,
-            provenance_by_device=provenance,
-            start_utc=min(r.start_utc for _, r in readings),
-            end_utc=max(r.end_utc for _, r in readings),
-            notes=tuple(
-                dict.fromkeys(
-                    f"node{node}: {n}" if qualify else n for node, r in readings for n in r.notes
-                )
-            ),
+        # each rank's devices are its own (rank r's GPU, node n's CPU on its local rank 0):
+        # their energies, machine figures and attribution add up; the ranks ran in parallel
+        total = readings[0]
+        for reading in readings[1:]:
+            total = total.plus(reading)
+        return replace(
+            total,
+            duration_s=max(r.duration_s for r in readings),
+            start_utc=min(r.start_utc for r in readings),
+            end_utc=max(r.end_utc for r in readings),
         )
 
     def begin_segment(self, start_utc: str = "") -> None:
@@ -486,8 +498,10 @@ class RunTotals:
             "epochs": len(self.epochs),
             "duration_s": sum(s["duration_s"] for s in sections),
             "energy_kWh": energy_kWh,
+            "machine_energy_kWh": every.machine_energy_kWh,
             "facility_energy_kWh": facility_kWh,
             "gco2e": gco2e,
+            "attribution": every.attribution,
             "training": training,
             "inference": inference,
             "energy_kWh_by_component": _kWh_by_component(every),
@@ -522,6 +536,7 @@ class RunTotals:
         reading = _sum_readings([EnergyReading.from_dict(r["reading"]) for r in records], "part")
         return {
             "energy_kWh": sum(r["energy_kWh"] for r in records),
+            "machine_energy_kWh": reading.machine_energy_kWh,
             "facility_energy_kWh": sum(r["facility_energy_kWh"] for r in records),
             "gco2e": sum(r["gco2e"] for r in records),
             "duration_s": sum(r["reading"]["duration_s"] for r in records),

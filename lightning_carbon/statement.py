@@ -88,6 +88,28 @@ def _forecast_line(forecast: dict[str, Any]) -> str:
     )
 
 
+def _method_lines(summary: dict[str, Any]) -> list[str]:
+    """How the energy was attributed to this job, and each estimate's model and source."""
+    lines = []
+    attribution = summary.get("attribution") or {}
+    if attribution.get("devices") and attribution.get("description"):
+        machine = summary.get("machine_energy_kWh")
+        whole = (
+            f" The machine as a whole used {format_energy(machine)}."
+            if attribution.get("method") == "process" and machine is not None
+            else ""
+        )
+        lines.append(f"Attribution: {attribution['description']}.{whole}")
+    for sensor in (summary.get("hardware") or {}).get("sensors", []):
+        model = sensor.get("model")
+        if model:
+            lines.append(
+                f"{sensor['device'].upper()} energy is estimated ({model['name']}): "
+                f"{model['formula']}; source: {model['source']}."
+            )
+    return lines
+
+
 def carbon_statement(summary: dict[str, Any], *, what: str = "Training") -> str:
     """Markdown text of the carbon statement for one run (or several, summed)."""
     training = summary.get("training")
@@ -117,6 +139,7 @@ def carbon_statement(summary: dict[str, Any], *, what: str = "Training") -> str:
                 else "."
             )
         )
+    lines += _method_lines(summary)
     if summary.get("forecast"):
         lines.append(_forecast_line(summary["forecast"]))
     for device, missing in (summary.get("missing_devices") or {}).items():

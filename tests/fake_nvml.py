@@ -80,8 +80,11 @@ class FakeGpu:
     """One device (a whole GPU, or a MIG slice when listed in a parent's ``mig``).
 
     ``counter_mJ`` / ``power_mW``: reading as a function of the fake clock's time in seconds;
-    ``None`` means NotSupported. ``gi``/``ci``: GPU and compute instance ids of a MIG slice.
-    ``mig_mode``: 0 (disabled) or 1 (enabled), current and pending alike; ``None``: NotSupported.
+    ``None`` means NotSupported. ``gi``/``ci``: GPU and compute instance ids of a MIG slice;
+    ``compute_slices``: its compute instance's slices (``None``: its attributes are
+    NotSupported). ``pids``: the compute processes NVML lists on the device (``None``:
+    NotSupported). ``mig_mode``: 0 (disabled) or 1 (enabled), current and pending alike;
+    ``None``: NotSupported.
     """
 
     name: str = "NVIDIA H100 80GB HBM3"
@@ -94,6 +97,8 @@ class FakeGpu:
     gi: int = 0
     ci: int = 0
     mig_mode: int | None = None
+    compute_slices: int | None = 1
+    pids: list[int] | None = field(default_factory=list)
     parent: FakeGpu | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -231,6 +236,21 @@ class FakeNvml:
         if handle.parent is None:
             raise NVMLError_InvalidArgument()
         return handle.parent
+
+    def nvmlDeviceGetAttributes(self, handle: FakeGpu) -> SimpleNamespace:
+        self._check()
+        if handle.parent is None or handle.compute_slices is None:
+            raise NVMLError_NotSupported()
+        return SimpleNamespace(
+            computeInstanceSliceCount=handle.compute_slices,
+            gpuInstanceSliceCount=handle.compute_slices,
+        )
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: FakeGpu) -> list[SimpleNamespace]:
+        self._check()
+        if handle.pids is None:
+            raise NVMLError_NotSupported()
+        return [SimpleNamespace(pid=pid, usedGpuMemory=None) for pid in handle.pids]
 
     def nvmlDeviceGetGpuInstanceId(self, handle: FakeGpu) -> int:
         self._check()

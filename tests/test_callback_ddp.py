@@ -86,3 +86,21 @@ def test_every_rank_uses_global_rank_0s_live_intensity(tmp_path):
         logged = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert logged["carbon/intensity_gCO2e_per_kWh"] == 100.0, rank
         assert logged["carbon/total_gCO2e"] == pytest.approx(76.5 / KWH * 100.0), rank
+
+
+@pytest.mark.slow
+def test_the_nodes_estimated_energy_is_shared_by_all_the_jobs_ranks_on_it(tmp_path):
+    # real discovery on this machine: local rank 0 estimates the CPU and DRAM, and splits
+    # them by the busy CPU time of the job, which is both ranks' process trees
+    _fit_on_two_ranks(tmp_path, None, CarbonCallback(country="DNK"))
+    summary = json.loads((tmp_path / "carbon" / "summary.json").read_text())
+    attribution = summary["attribution"]
+    assert attribution["method"] == "process"
+    assert sorted(attribution["devices"]) == ["node0/cpu", "node0/dram"]
+    assert len(set(attribution["root_pids"])) == 2  # rank 0 and the rank it was given
+    assert attribution["job_cpu_s"] > 0
+    cpu = summary["devices"]["node0/cpu"]
+    assert 0 < cpu["energy_J"] <= cpu["machine_energy_J"]
+    assert (
+        "Attribution: node0/cpu, node0/dram:" in (tmp_path / "carbon" / "statement.md").read_text()
+    )

@@ -344,3 +344,56 @@ def test_our_warnings_print_as_one_plain_line():
     lines = result.stderr.splitlines()
     assert lines[0] == "lightning-carbon: the budget is passed"
     assert lines[1].endswith("UserWarning: someone else")  # others keep Python's format
+
+
+class _ScriptedTree:
+    """The job's process tree, its CPU seconds scripted: half of the node's busy time."""
+
+    def __init__(self, clock):
+        self.clock, self.roots = clock, [1]
+
+    def cpu_s(self):
+        return 0.5 * self.clock()
+
+    def add_roots(self, pids):
+        self.roots += list(pids)
+
+    def pids(self):
+        return set(self.roots)
+
+
+def test_node_wide_energy_is_this_jobs_share_and_the_machines_figure_is_kept(tmp_path):
+    from lightning_carbon.sensors.attribution import Attribution
+
+    class NodeWide(ScriptedSensor):
+        node_wide = True
+
+    clock = FakeClock()
+    attribution = Attribution("process", tree=_ScriptedTree(clock), node_busy_s=clock)
+    sensors = [
+        ScriptedSensor("gpu:0", "gpu", clock, power_W=100.0),
+        NodeWide("cpu", "cpu", clock, power_W=20.0, provenance="estimated"),
+    ]
+    run = CarbonRun(
+        country="DNK", output_dir=tmp_path, sensors=sensors, clock=clock, attribution=attribution
+    )
+    run.start()
+    with run.epoch(0, total_batches=1):
+        clock.advance(10.0)
+        run.batch_done()
+    run.finish()
+    summary = json.loads((tmp_path / "carbon" / "summary.json").read_text())
+    # GPU 1000 J, CPU 200 J of which the job used half of the busy CPU time
+    assert summary["energy_kWh"] == pytest.approx(1100 / KWH)
+    assert summary["machine_energy_kWh"] == pytest.approx(1200 / KWH)
+    assert summary["devices"]["cpu"] == {
+        "component": "cpu",
+        "provenance": "estimated",
+        "energy_J": pytest.approx(100.0),
+        "machine_energy_J": pytest.approx(200.0),
+    }
+    assert summary["attribution"]["share"] == pytest.approx(0.5)
+    assert summary["training"]["machine_energy_kWh"] == pytest.approx(1200 / KWH)
+    statement = (tmp_path / "carbon" / "statement.md").read_text()
+    assert "Attribution: cpu: 50 % of the machine's energy, this job's share" in statement
+    assert "The machine as a whole used 0.333 Wh." in statement

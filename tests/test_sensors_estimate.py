@@ -1,51 +1,57 @@
-"""CPU (TDP x utilisation) and DRAM estimates: name matching, exact joules from scripted inputs."""
+"""CPU and DRAM estimates: names, TDP rows, microarchitectures, the model chosen by what the
+machine is, and exact joules from scripted machines (never the real one)."""
 
 from __future__ import annotations
 
 import csv
-import statistics
-from collections import namedtuple
+import json
 from pathlib import Path
 
 import pytest
 
 import lightning_carbon
-from lightning_carbon.sensors import estimate
+from lightning_carbon.sensors import machine as machine_module
+from lightning_carbon.sensors.architecture import (
+    FALLBACK_SOURCE,
+    OUTLIER_CAVEAT,
+    coefficients,
+    find_architecture,
+)
 from lightning_carbon.sensors.base import SensorUnavailable
+from lightning_carbon.sensors.cpu_power import TDP_SOURCE
+from lightning_carbon.sensors.discovery import CCF_MEMORY_CAVEAT, discover
 from lightning_carbon.sensors.estimate import (
     DRAM_W_PER_GB,
     DRAM_W_PER_GB_SOURCE,
-    CpuTdpSensor,
+    CpuEstimateSensor,
     DramSensor,
-    installed_memory_GB,
-    match_cpu_tdp,
-    normalise_cpu_name,
-    read_cpu_name,
 )
+from lightning_carbon.sensors.machine import CpuInfo, parse_cpuinfo, read_cpu_name
+from lightning_carbon.sensors.tdp import match_cpu_tdp, normalise_cpu_name
+from tests.fake_machine import FakeMachine
 from tests.fakes import FakeClock
 
-LinuxTimes = namedtuple(
-    "LinuxTimes",
-    "user nice system idle iowait irq softirq steal guest guest_nice",
-)
-MacTimes = namedtuple("MacTimes", "user nice system idle")
+EPYC_3RD_GEN = (0.4556, 1.9573)  # CCF W per vCPU, data/cpu_power_per_vcpu.csv
 
 
-class ScriptedTimes:
-    """``cpu_times`` that returns the next scripted value on each call."""
-
-    def __init__(self, *values) -> None:
-        self._values = list(values)
-
-    def __call__(self):
-        return self._values.pop(0)
+def _vm(tmp_path, **kwargs) -> FakeMachine:
+    return FakeMachine(tmp_path, **{"name": "AMD EPYC", "family": 25, "model": 1, **kwargs})
 
 
-def _linux(**seconds: float) -> LinuxTimes:
-    return LinuxTimes(**{field: seconds.get(field, 0.0) for field in LinuxTimes._fields})
+def _xeon_6248r(tmp_path, **kwargs) -> FakeMachine:
+    return FakeMachine(
+        tmp_path,
+        name="Intel(R) Xeon(R) Gold 6248R CPU @ 3.00GHz",
+        vendor="GenuineIntel",
+        family=6,
+        model=0x55,
+        stepping=7,
+        hypervisor=False,
+        **kwargs,
+    )
 
 
-# --- names ----------------------------------------------------------------------------------
+# --- names and cpuinfo ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -66,6 +72,23 @@ def test_normalise_cpu_name(raw, normalised):
     assert normalise_cpu_name(raw) == normalised
 
 
+def test_cpuinfo_of_a_two_socket_server_counts_sockets_and_cpus(tmp_path):
+    server = _xeon_6248r(tmp_path, cpus=8, sockets=2)
+    cpu = parse_cpuinfo((tmp_path / "cpuinfo").read_text())
+    assert (cpu.vendor, cpu.family, cpu.model, cpu.stepping) == ("GenuineIntel", 6, 0x55, 7)
+    assert (cpu.sockets, cpu.logical_cpus, cpu.hypervisor) == (2, 8, False)
+    assert server.machine().cpuinfo_path.endswith("cpuinfo")
+
+
+def test_cpuinfo_of_an_arm_server_reads_hex_ids():
+    cpu = parse_cpuinfo(
+        "processor\t: 0\nFeatures\t: fp asimd\nCPU implementer\t: 0x41\n"
+        "CPU part\t: 0xd0c\n\nprocessor\t: 1\n"
+    )
+    assert (cpu.arm_implementer, cpu.arm_part, cpu.logical_cpus) == (0x41, 0xD0C, 2)
+    assert cpu.describe() == "unnamed CPU (ARM implementer 0x41 part 0xd0c)"
+
+
 def test_read_cpu_name_takes_the_first_model_name(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(
@@ -76,14 +99,14 @@ def test_read_cpu_name_takes_the_first_model_name(tmp_path):
 
 
 def test_read_cpu_name_falls_back_to_platform(tmp_path, monkeypatch):
-    monkeypatch.setattr(estimate.platform, "processor", lambda: " arm \n")
+    monkeypatch.setattr(machine_module.platform, "processor", lambda: " arm \n")
     no_model = tmp_path / "cpuinfo"
     no_model.write_text("processor\t: 0\nCPU part\t: 0xd0c\n")
     assert read_cpu_name(str(no_model)) == "arm"
     assert read_cpu_name(str(tmp_path / "missing")) == "arm"
 
 
-# --- TDP matching ---------------------------------------------------------------------------
+# --- TDP rows -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -95,7 +118,7 @@ def test_read_cpu_name_falls_back_to_platform(tmp_path, monkeypatch):
         ("Intel(R) Core(TM)2 Duo CPU     E8400  @ 3.00GHz", "Intel Core 2 Duo E8400", 65.0),
     ],
 )
-def test_exact_match(cpu, row, tdp_W):
+def test_exact_tdp_match(cpu, row, tdp_W):
     match = match_cpu_tdp(cpu)
     assert (match.cpu_name, match.row_name, match.tdp_W, match.quality) == (
         cpu,
@@ -106,186 +129,432 @@ def test_exact_match(cpu, row, tdp_W):
     assert match.detail == f"exact match with table row {row!r}"
 
 
-def test_partial_match_takes_the_row_contained_in_the_name():
+def test_partial_tdp_match_takes_the_row_contained_in_the_name():
     match = match_cpu_tdp("12th Gen Intel(R) Core(TM) i7-12700K")
     assert (match.row_name, match.tdp_W, match.quality) == (
         "Intel Core i7-12700K",
         190.0,
         "partial",
     )
-    assert match.detail == "partial match with table row 'Intel Core i7-12700K'"
 
 
-def _shipped_tdp_rows() -> list[dict[str, str]]:
-    path = Path(lightning_carbon.__file__).parent / "data" / "cpu_tdp.csv"
-    with open(path, newline="", encoding="utf-8") as table:
-        return list(csv.DictReader(table))
+@pytest.mark.parametrize(
+    "cpu",
+    [
+        "AMD EPYC",  # what many VMs report: a family says nothing about one chip's power
+        "Intel Xeon Processor (Skylake, IBRS)",
+        "AMD EPYC 9999Z 64-Core Processor",  # a model number the table does not have
+        "QEMU Virtual CPU version 2.5+",
+        "",
+    ],
+)
+def test_a_name_without_a_known_model_number_has_no_tdp(cpu):
+    assert match_cpu_tdp(cpu) is None
 
 
-def test_bare_family_name_takes_the_median_of_the_family():
-    family = [float(r["TDP"]) for r in _shipped_tdp_rows() if r["Name"].startswith("AMD EPYC ")]
-    match = match_cpu_tdp("AMD EPYC")
-    assert (match.row_name, match.quality) == (None, "family")
-    assert match.tdp_W == statistics.median(family) == 200.0
-    assert match.detail == "family match: median of 148 rows starting with 'AMD EPYC'"
-
-
-def test_a_name_without_model_number_is_a_family_not_a_partial_match():
-    match = match_cpu_tdp("Intel Xeon Processor (Skylake, IBRS)")
-    assert match.quality == "family"
-    assert match.detail.endswith("rows starting with 'Intel Xeon'")
-
-
-def test_unknown_family_with_a_model_number_uses_the_family_median():
-    match = match_cpu_tdp("AMD EPYC 9999Z 64-Core Processor")
-    assert (match.quality, match.tdp_W) == ("family", 200.0)
-
-
-@pytest.mark.parametrize("cpu", ["QEMU Virtual CPU version 2.5+", "Intel", ""])
-def test_no_match_uses_the_median_of_the_table(cpu):
-    match = match_cpu_tdp(cpu)
-    assert (match.row_name, match.tdp_W, match.quality) == (None, 65.0, "none")
-    assert match.detail == "no match in the TDP table: median of all 4898 rows"
-
-
-def test_override_replaces_the_table():
+def test_tdp_override_replaces_the_table():
     match = match_cpu_tdp("AMD EPYC", override_W=95)
-    assert (match.row_name, match.tdp_W, match.quality, match.detail) == (
-        None,
-        95.0,
-        "override",
-        "user-given TDP",
-    )
+    assert (match.row_name, match.tdp_W, match.quality) == (None, 95.0, "override")
 
 
 @pytest.mark.parametrize("bad", [0, -5.0, float("nan"), float("inf"), "95", True])
-def test_bad_override_is_refused_with_its_value(bad):
+def test_bad_tdp_override_is_refused_with_its_value(bad):
     with pytest.raises(ValueError, match="cpu_tdp_w") as error:
         match_cpu_tdp("AMD EPYC", override_W=bad)
     assert repr(bad) in str(error.value)
 
 
-# --- CPU sensor -----------------------------------------------------------------------------
+# --- microarchitectures ---------------------------------------------------------------------
 
 
-def test_cpu_energy_is_tdp_times_busy_seconds_per_cpu():
-    times = ScriptedTimes(
-        _linux(user=10.0, system=5.0, idle=100.0),
-        # +2 user (0.5 of it guest, already in user), +1 system, +0.5 steal, +0.25 irq,
-        # +0.25 softirq = 4 s busy; idle and iowait do not count
-        _linux(
-            user=12.0,
-            system=6.0,
-            idle=105.0,
-            iowait=1.0,
-            steal=0.5,
-            irq=0.25,
-            softirq=0.25,
-            guest=0.5,
+def _shipped(name: str) -> list[dict[str, str]]:
+    path = Path(lightning_carbon.__file__).parent / "data" / name
+    with open(path, newline="", encoding="utf-8") as table:
+        return list(csv.DictReader(table))
+
+
+def test_coefficients_are_the_shipped_ccf_rows():
+    rows = _shipped("cpu_power_per_vcpu.csv")
+    assert len(coefficients()) == len(rows) == 20
+    for row in rows:
+        assert coefficients()[row["architecture"]] == (
+            float(row["min_w_per_vcpu"]),
+            float(row["max_w_per_vcpu"]),
+        )
+    assert coefficients()["EPYC 3rd Gen"] == EPYC_3RD_GEN
+
+
+AMD, INTEL = "AuthenticAMD", "GenuineIntel"
+
+
+@pytest.mark.parametrize(
+    ("cpu", "architecture", "how"),
+    [
+        (
+            CpuInfo("AMD EPYC 7763 64-Core Processor", AMD, 25, 1),
+            "EPYC 3rd Gen",
+            "model 'EPYC 7763' in CCF's list amd-epyc-gen3.csv",
         ),
-        _linux(
-            user=16.0,
-            system=6.0,
-            idle=105.0,
-            iowait=1.0,
-            steal=0.5,
-            irq=0.25,
-            softirq=0.25,
-            guest=0.5,
+        (
+            CpuInfo("Intel(R) Xeon(R) Platinum 8259CL CPU @ 2.50GHz", INTEL, 6, 0x55, 7),
+            "Cascade Lake",
+            "model '8259CL' in CCF's list intel-cascadelake.csv",
         ),
+        (
+            CpuInfo("Intel(R) Xeon(R) CPU E5-2686 v4 @ 2.30GHz", INTEL, 6, 0x4F),
+            "Broadwell",
+            "model 'E5-2686 v4' in CCF's list intel-broadwell.csv",
+        ),
+        (
+            # QEMU's named models carry a code name and their own family/model numbers
+            CpuInfo("Intel Xeon Processor (Icelake)", INTEL, 6, 134),
+            "Ice Lake",
+            "code name 'icelake' in the CPU name",
+        ),
+        (
+            CpuInfo("AMD EPYC-Milan Processor", AMD, 25, 1),
+            "EPYC 3rd Gen",
+            "code name 'milan' in the CPU name",
+        ),
+        (
+            CpuInfo("AMD EPYC", AMD, 25, 1),
+            "EPYC 3rd Gen",
+            "AuthenticAMD family 25 model 1: Zen 3 (Linux arch/x86/kernel/cpu/amd.c)",
+        ),
+        (
+            CpuInfo("AMD EPYC", AMD, 23, 1),
+            "EPYC 1st Gen",
+            "AuthenticAMD family 23 model 1: Zen 1 (Linux arch/x86/kernel/cpu/amd.c)",
+        ),
+        (
+            CpuInfo("AMD EPYC", AMD, 23, 0x31),
+            "EPYC 2nd Gen",
+            "AuthenticAMD family 23 model 49: Zen 2 (Linux arch/x86/kernel/cpu/amd.c)",
+        ),
+        (
+            CpuInfo("AMD EPYC", AMD, 25, 0x11),
+            "EPYC 4th Gen",
+            "AuthenticAMD family 25 model 17: Zen 4 (Linux arch/x86/kernel/cpu/amd.c)",
+        ),
+        (
+            CpuInfo("AMD EPYC", AMD, 26, 2),
+            "EPYC 5th Gen",
+            "AuthenticAMD family 26 model 2: Zen 5 (Linux arch/x86/kernel/cpu/amd.c)",
+        ),
+        (
+            CpuInfo("Intel Xeon Processor", INTEL, 6, 0x55, 4),
+            "Skylake",
+            "GenuineIntel family 6 model 85 stepping 4: Skylake (Linux intel-family.h "
+            "SKYLAKE_X; steppings 5 and up are Cascade Lake)",
+        ),
+        (
+            CpuInfo("Intel Xeon Processor", INTEL, 6, 0x55, 5),
+            "Cascade Lake",
+            "GenuineIntel family 6 model 85 stepping 5: Cascade Lake (Linux intel-family.h "
+            "SKYLAKE_X; steppings 5 and up are Cascade Lake)",
+        ),
+        (
+            CpuInfo("Intel Xeon Processor", INTEL, 6, 0x6A),
+            "Ice Lake",
+            "GenuineIntel family 6 model 106 (0x6a): Ice Lake (Linux intel-family.h)",
+        ),
+        (
+            CpuInfo("Intel Xeon Processor", INTEL, 6, 0x8F),
+            "Sapphire Rapids",
+            "GenuineIntel family 6 model 143 (0x8f): Sapphire Rapids (Linux intel-family.h)",
+        ),
+        (
+            CpuInfo("Intel Xeon Processor", INTEL, 6, 0xCF),
+            "Emerald Rapids",
+            "GenuineIntel family 6 model 207 (0xcf): Emerald Rapids (Linux intel-family.h)",
+        ),
+        (
+            CpuInfo("", arm_implementer=0x41, arm_part=0xD0C),
+            "Graviton2",
+            "ARM part 0xd0c: Neoverse N1 (Linux arm64 cputype.h)",
+        ),
+    ],
+)
+def test_architecture_from_name_code_name_or_ids(cpu, architecture, how):
+    found = find_architecture(cpu)
+    assert (found.name, found.how) == (architecture, how)
+    assert (found.min_W_per_cpu, found.max_W_per_cpu) == coefficients()[architecture]
+
+
+@pytest.mark.parametrize(
+    "cpu",
+    [
+        CpuInfo("QEMU Virtual CPU version 2.5+", INTEL, 6, 6),
+        CpuInfo("AMD EPYC", AMD, 0x15, 1),  # Bulldozer-era family: no CCF row
+        CpuInfo("", arm_implementer=0x61, arm_part=0x22),  # not an ARM Ltd core
+    ],
+)
+def test_unknown_architecture(cpu):
+    assert find_architecture(cpu) is None
+
+
+def test_the_epyc_5th_gen_outlier_and_graviton_rows_are_flagged():
+    assert find_architecture(CpuInfo("AMD EPYC", AMD, 26, 2)).caveats == (OUTLIER_CAVEAT,)
+    graviton = find_architecture(CpuInfo("", arm_implementer=0x41, arm_part=0xD40))
+    assert graviton.caveats == ("CCF gives Graviton the same coefficients as EPYC 2nd Gen",)
+
+
+# --- the CPU model and sensor, by kind of machine -------------------------------------------
+
+
+def test_fully_busy_2_vcpu_epyc_vm_draws_twice_the_epyc_3rd_gen_maximum(tmp_path):
+    vm = _vm(tmp_path, cpus=2)
+    sensor = CpuEstimateSensor(machine=vm.machine())
+    sensor.start()
+    vm.run(10.0, busy=1.0)
+    assert sensor.energy_J() == pytest.approx(2 * 1.9573 * 10.0, rel=1e-12)
+    assert sensor.busy_s == 20.0
+    model = sensor.power_model
+    assert (model.name, model.n_cpus, model.idle_W, model.max_W) == (
+        "vm-per-vcpu",
+        2,
+        2 * 0.4556,
+        2 * 1.9573,
     )
-    sensor = CpuTdpSensor(cpu_name="AMD EPYC 7232P 8-Core Processor", cpu_times=times, n_cpus=4)
-    sensor.start()
-    assert sensor.energy_J() == 120.0 * 4.0 / 4
-    assert sensor.energy_J() == 120.0 * 8.0 / 4
-
-
-def test_cpu_energy_with_the_fields_of_other_systems():
-    times = ScriptedTimes(MacTimes(1.0, 0.0, 1.0, 10.0), MacTimes(3.0, 1.0, 2.0, 20.0))
-    sensor = CpuTdpSensor(cpu_tdp_w=50.0, cpu_name="", cpu_times=times, n_cpus=2)
-    sensor.start()
-    assert sensor.energy_J() == 50.0 * 4.0 / 2
-
-
-def test_cpu_energy_never_decreases_when_counters_step_back():
-    times = ScriptedTimes(_linux(user=10.0), _linux(user=12.0), _linux(user=11.5))
-    sensor = CpuTdpSensor(cpu_tdp_w=10.0, cpu_name="x", cpu_times=times, n_cpus=1)
-    sensor.start()
-    assert sensor.energy_J() == 20.0
-    assert sensor.energy_J() == 20.0
-
-
-def test_cpu_sensor_labels_and_description():
-    sensor = CpuTdpSensor(
-        cpu_name="AMD EPYC 7232P 8-Core Processor", cpu_times=ScriptedTimes(), n_cpus=8
-    )
-    assert (sensor.component, sensor.device, sensor.provenance) == ("cpu", "cpu", "estimated")
-    assert sensor.poll_interval_s is None
+    assert sensor.model["coefficients"] == {
+        "cpus": 2,
+        "min_W_per_cpu": 0.4556,
+        "max_W_per_cpu": 1.9573,
+        "architecture": "EPYC 3rd Gen",
+    }
     assert sensor.description == (
-        "cpu: TDP estimate 120 W x utilisation, AMD EPYC 7232P 8-Core Processor, "
-        "exact match with table row 'AMD EPYC 7232P' (estimated)"
+        "cpu: W = 2 vCPUs x (min + u x (max - min)) = 0.911-3.91 W [VM (hypervisor CPU flag); "
+        "EPYC 3rd Gen from AuthenticAMD family 25 model 1: Zen 3 (Linux "
+        "arch/x86/kernel/cpu/amd.c); all 2 CPUs; Cloud Carbon Footprint per-vCPU coefficients "
+        "(ccf-coefficients output/coefficients-aws-use.csv @b0032d9, from SPECpower_ssj2008 "
+        "results)] (estimated)"
     )
-    assert sensor.match.quality == "exact"
-
-
-def test_cpu_sensor_reads_the_name_when_not_given(monkeypatch):
-    monkeypatch.setattr(estimate, "read_cpu_name", lambda: "AMD EPYC")
-    sensor = CpuTdpSensor(cpu_times=ScriptedTimes(), n_cpus=1)
-    assert sensor.description == (
-        "cpu: TDP estimate 200 W x utilisation, AMD EPYC, family match: median of 148 rows "
-        "starting with 'AMD EPYC' (estimated)"
+    assert (sensor.component, sensor.device, sensor.provenance, sensor.node_wide) == (
+        "cpu",
+        "cpu",
+        "estimated",
+        True,
     )
 
 
-def test_cpu_sensor_failing_times_are_unavailable():
-    def broken():
-        raise PermissionError("no /proc/stat")
+def test_energy_is_the_idle_floor_over_time_plus_the_dynamic_part_per_busy_second(tmp_path):
+    vm = _vm(tmp_path, cpus=4)
+    sensor = CpuEstimateSensor(machine=vm.machine())
+    sensor.start()
+    vm.run(10.0, busy=0.25)  # 10 busy CPU seconds of 40
+    low, high = EPYC_3RD_GEN
+    assert sensor.energy_J() == pytest.approx(4 * low * 10 + (high - low) * 10, rel=1e-12)
+    vm.run(5.0, busy=1.0, cpus={0})  # 5 more busy CPU seconds
+    assert sensor.energy_J() == pytest.approx(4 * low * 15 + (high - low) * 15, rel=1e-12)
 
-    sensor = CpuTdpSensor(cpu_tdp_w=10.0, cpu_name="x", cpu_times=broken, n_cpus=1)
-    with pytest.raises(SensorUnavailable, match="no /proc/stat"):
-        sensor.start()
+
+def test_a_steal_only_interval_is_idle_floor_only(tmp_path):
+    # steal time is the hypervisor running someone else: no busy time of ours
+    vm = _vm(tmp_path, cpus=2)
+    sensor = CpuEstimateSensor(machine=vm.machine())
+    sensor.start()
+    vm.run(10.0, steal=1.0)
+    assert sensor.busy_s == 0.0
+    assert sensor.energy_J() == pytest.approx(2 * 0.4556 * 10.0, rel=1e-12)
 
 
-def test_cpu_sensor_must_start_before_reading():
-    sensor = CpuTdpSensor(cpu_tdp_w=10.0, cpu_name="x", cpu_times=ScriptedTimes(), n_cpus=1)
+def test_busy_time_above_full_load_is_capped_and_energy_never_decreases(tmp_path):
+    vm = _vm(tmp_path, cpus=2)
+    sensor = CpuEstimateSensor(machine=vm.machine())
+    sensor.start()
+    for ticks in vm.ticks.values():
+        ticks["user"] += 1000  # 10 busy seconds per CPU appear without time passing
+    vm.run(1.0, busy=1.0)
+    first = sensor.energy_J()
+    assert sensor.busy_s == 2.0  # at most 2 CPUs x 1 s
+    for ticks in vm.ticks.values():
+        ticks["user"] -= 5000  # the counter steps back
+    vm.run(0.0)
+    assert sensor.energy_J() == first
+
+
+def test_container_cpu_max_400000_100000_counts_4_cpus_and_its_own_usage(tmp_path):
+    host = _vm(tmp_path, cpus=64)
+    host.set_cgroup_v2(cpu_max="400000 100000", usage_s=100.0, path="/kubepods/pod1")
+    sensor = CpuEstimateSensor(machine=host.machine())
+    assert sensor.scope.n_cpus == 4.0
+    assert sensor.scope.detail == ("cgroup v2 cpu.max '400000 100000': 4 of 64 CPUs (its usage)")
+    sensor.start()
+    host.run(10.0, busy=1.0)  # the whole host is busy, other containers included
+    host.set_cgroup_usage(100.0 + 20.0, path="/kubepods/pod1")  # the group used 2 CPUs
+    low, high = EPYC_3RD_GEN
+    assert sensor.energy_J() == pytest.approx(4 * low * 10 + (high - low) * 20, rel=1e-12)
+    assert sensor.power_model.formula.startswith("W = 4 vCPUs x (min + u x (max - min))")
+
+
+def test_an_ancestor_quota_and_v1_quotas_count(tmp_path):
+    host = _vm(tmp_path / "v2", cpus=16)
+    host.set_cgroup_v2(cpu_max="800000 100000", path="/kubepods")
+    host.set_cgroup_v2(cpu_max="max 100000", path="/kubepods/pod1")
+    assert CpuEstimateSensor(machine=host.machine()).scope.n_cpus == 8.0
+    v1 = _vm(tmp_path / "v1", cpus=16)
+    v1.set_cgroup_v1(quota_us=150000, period_us=100000)
+    scope = CpuEstimateSensor(machine=v1.machine()).scope
+    assert (scope.n_cpus, scope.busy_from_cgroup) == (1.5, True)
+    assert scope.detail == (
+        "cgroup v1 cpu.cfs_quota_us 150000 / cpu.cfs_period_us 100000: 1.5 of 16 CPUs (its usage)"
+    )
+
+
+def test_cpuset_and_affinity_count_only_the_allowed_cpus(tmp_path):
+    host = _vm(tmp_path, cpus=16, affinity=set(range(8)))
+    host.set_cgroup_v2(cpuset="2-5")
+    sensor = CpuEstimateSensor(machine=host.machine())
+    assert (sensor.scope.n_cpus, sensor.scope.cpus) == (4, frozenset({2, 3, 4, 5}))
+    assert sensor.scope.detail == "the 4 of 16 CPUs this process may run on"
+    sensor.start()
+    host.run(10.0, busy=1.0, cpus=set(range(8, 16)))  # others' CPUs busy: not ours
+    host.run(10.0, busy=0.5, cpus={2})
+    low, high = EPYC_3RD_GEN
+    assert sensor.energy_J() == pytest.approx(4 * low * 20 + (high - low) * 5, rel=1e-12)
+
+
+def test_two_socket_bare_metal_at_full_load_draws_every_sockets_tdp(tmp_path):
+    server = _xeon_6248r(tmp_path, cpus=96, sockets=2)
+    sensor = CpuEstimateSensor(machine=server.machine())
+    sensor.start()
+    server.run(10.0, busy=1.0)
+    assert sensor.energy_J() == pytest.approx(2 * 205.0 * 10.0, rel=1e-12)
+    server.run(10.0)
+    assert sensor.energy_J() == pytest.approx(2 * 205.0 * (10.0 + 0.12 * 10.0), rel=1e-12)
+    model = sensor.power_model
+    assert (model.name, model.coefficients["sockets"], model.source) == (
+        "sockets-tdp",
+        2,
+        TDP_SOURCE,
+    )
+    assert model.formula == (
+        "W = 2 socket(s) x 205 W TDP x (0.12 + u x 0.88); u = busy share of those CPUs, "
+        "steal excluded"
+    )
+
+
+def test_a_container_on_bare_metal_gets_its_cpus_share_of_the_sockets(tmp_path):
+    server = _xeon_6248r(tmp_path, cpus=96, sockets=2)
+    server.set_cgroup_v2(cpu_max="1200000 100000")
+    sensor = CpuEstimateSensor(machine=server.machine())
+    sensor.start()
+    server.run(10.0, busy=1.0)
+    server.set_cgroup_usage(120.0)
+    assert sensor.energy_J() == pytest.approx(2 * 205.0 * 12 / 96 * 10.0, rel=1e-12)
+    assert "x 12/96 CPUs" in sensor.power_model.formula
+
+
+def test_bare_metal_without_a_tdp_row_uses_the_per_thread_coefficients(tmp_path):
+    server = FakeMachine(tmp_path, name="AMD EPYC", family=25, model=1, hypervisor=False)
+    model = CpuEstimateSensor(machine=server.machine()).power_model
+    assert (model.name, (model.min_W_per_cpu, model.max_W_per_cpu)) == ("per-thread", EPYC_3RD_GEN)
+    assert model.basis.startswith("bare metal (no hypervisor flag), CPU not in the TDP table")
+
+
+def test_an_unknown_cpu_says_which_fallback_it_used(tmp_path):
+    vm = FakeMachine(
+        tmp_path, name="QEMU Virtual CPU version 2.5+", vendor=INTEL, family=6, model=6, cpus=2
+    )
+    sensor = CpuEstimateSensor(machine=vm.machine())
+    model = sensor.power_model
+    assert (model.name, model.min_W_per_cpu, model.max_W_per_cpu) == ("fallback", 0.74, 3.5)
+    assert (
+        model.source
+        == FALLBACK_SOURCE
+        == (
+            "Cloud Carbon Footprint methodology: average min and max watts per vCPU over the "
+            "microarchitectures AWS uses, for an unknown microarchitecture"
+        )
+    )
+    assert model.caveats == ("fallback coefficients: the CPU's microarchitecture is not known",)
+    assert (
+        "microarchitecture unknown for QEMU Virtual CPU version 2.5+ (GenuineIntel family 6 "
+        "model 6)" in sensor.description
+    )
+    sensor.start()
+    vm.run(10.0, busy=1.0)
+    assert sensor.energy_J() == pytest.approx(2 * 3.5 * 10.0, rel=1e-12)
+
+
+def test_the_epyc_5th_gen_outlier_is_flagged_in_the_line(tmp_path):
+    sensor = CpuEstimateSensor(machine=_vm(tmp_path, family=26, model=2).machine())
+    assert sensor.description.endswith(f"; caution: {OUTLIER_CAVEAT} (estimated)")
+
+
+def test_a_user_tdp_replaces_the_model(tmp_path):
+    vm = _vm(tmp_path, cpus=2)
+    sensor = CpuEstimateSensor(cpu_tdp_w=50.0, machine=vm.machine())
+    assert (sensor.power_model.name, sensor.power_model.max_W, sensor.power_model.source) == (
+        "user-tdp",
+        50.0,
+        "TDP given by the user (cpu_tdp_w)",
+    )
+    with pytest.raises(ValueError, match="cpu_tdp_w.*0"):
+        CpuEstimateSensor(cpu_tdp_w=0, machine=vm.machine())
+
+
+def test_cpu_sensor_must_start_and_fails_when_the_group_usage_vanishes(tmp_path):
+    host = _vm(tmp_path, cpus=8)
+    host.set_cgroup_v2(cpu_max="200000 100000")
+    sensor = CpuEstimateSensor(machine=host.machine())
     with pytest.raises(RuntimeError, match="start"):
+        sensor.energy_J()
+    sensor.start()
+    (tmp_path / "cgroup" / "cpu.stat").unlink()
+    with pytest.raises(SensorUnavailable, match="cpu.stat"):
         sensor.energy_J()
 
 
-def test_cpu_sensor_refuses_bad_arguments():
-    with pytest.raises(ValueError, match="cpu_tdp_w.*0"):
-        CpuTdpSensor(cpu_tdp_w=0, cpu_name="x", cpu_times=ScriptedTimes(), n_cpus=1)
-    with pytest.raises(ValueError, match="n_cpus.*0"):
-        CpuTdpSensor(cpu_tdp_w=10.0, cpu_name="x", cpu_times=ScriptedTimes(), n_cpus=0)
-
-
-# --- DRAM sensor ----------------------------------------------------------------------------
+# --- DRAM -----------------------------------------------------------------------------------
 
 
 def test_dram_energy_is_watts_per_GB_times_elapsed_seconds():
     clock = FakeClock(100.0)
     sensor = DramSensor(memory_GB=64.0, clock=clock)
-    assert sensor.power_W == pytest.approx(23.84)
+    assert sensor.power_W == 64.0 * 0.392
     sensor.start()
     clock.advance(10.0)
-    assert sensor.energy_J() == pytest.approx(238.4)
-    clock.advance(5.0)
-    assert sensor.energy_J() == pytest.approx(64.0 * 0.3725 * 15.0)
+    assert sensor.energy_J() == pytest.approx(64.0 * 0.392 * 10.0, rel=1e-12)
 
 
 def test_dram_sensor_labels_description_and_source():
     sensor = DramSensor(memory_GB=64.0, clock=FakeClock())
-    assert (sensor.component, sensor.device, sensor.provenance) == ("dram", "dram", "estimated")
-    assert sensor.description == "dram: estimate 64 GB x 0.3725 W/GB = 23.8 W (estimated)"
-    assert DRAM_W_PER_GB == 0.3725
-    assert "Karyakin & Salem" in DRAM_W_PER_GB_SOURCE and "DaMoN 2017" in DRAM_W_PER_GB_SOURCE
+    assert (sensor.component, sensor.device, sensor.provenance, sensor.node_wide) == (
+        "dram",
+        "dram",
+        "estimated",
+        True,
+    )
+    assert sensor.description == (
+        "dram: estimate 64 GB (memory given) x 0.392 W/GB = 25.1 W [Cloud Carbon Footprint "
+        "memory coefficient] (estimated)"
+    )
+    assert DRAM_W_PER_GB == 0.392
+    assert "Crucial" in DRAM_W_PER_GB_SOURCE and "TN-40-07" in DRAM_W_PER_GB_SOURCE
+    assert sensor.model["source"] == DRAM_W_PER_GB_SOURCE
 
 
-def test_dram_sensor_defaults_to_installed_memory(monkeypatch):
-    memory = namedtuple("svmem", "total available")
-    monkeypatch.setattr(estimate.psutil, "virtual_memory", lambda: memory(16 * 2**30, 0))
-    assert installed_memory_GB() == 16.0
-    assert DramSensor(clock=FakeClock()).power_W == pytest.approx(16 * 0.3725)
+@pytest.mark.parametrize(
+    ("cgroup", "memory_GB", "basis"),
+    [
+        ({}, 256.0, "256 GB installed"),
+        ({"memory_max": str(4 * 2**30)}, 4.0, "cgroup memory limit of 4 GB"),
+        (
+            {"cpu_max": "400000 100000"},
+            256.0 * 4 / 64,
+            "4 of 64 CPUs' share of the machine's 256 GB",
+        ),
+    ],
+)
+def test_dram_counts_the_scopes_memory(tmp_path, cgroup, memory_GB, basis):
+    host = _vm(tmp_path, cpus=64, memory_GB=256.0)
+    if cgroup:
+        host.set_cgroup_v2(**cgroup)
+    scope = CpuEstimateSensor(machine=host.machine()).scope
+    sensor = DramSensor(scope=scope, clock=host.clock)
+    assert sensor.power_W == pytest.approx(memory_GB * 0.392, rel=1e-12)
+    assert sensor.model["basis"] == basis
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
@@ -298,3 +567,49 @@ def test_dram_sensor_refuses_bad_memory(bad):
 def test_dram_sensor_must_start_before_reading():
     with pytest.raises(RuntimeError, match="start"):
         DramSensor(memory_GB=1.0, clock=FakeClock()).energy_J()
+
+
+# --- discovery on a scripted machine --------------------------------------------------------
+
+
+def test_discovery_on_a_vm_without_rapl_reports_the_models_as_data(tmp_path):
+    vm = _vm(tmp_path, cpus=2, memory_GB=8.0)
+    (tmp_path / "powercap").mkdir()
+    found = discover(gpu_indices=[], powercap_root=str(tmp_path / "powercap"), machine=vm.machine())
+    cpu, dram = found.choices
+    why = f"RAPL unreadable (no RAPL package zone in {tmp_path / 'powercap'})"
+    assert cpu.line.startswith(f"cpu: {why} -> W = 2 vCPUs x (min + u x (max - min)) = 0.911")
+    assert cpu.model["name"] == "vm-per-vcpu" and cpu.model["max_W"] == 2 * 1.9573
+    assert dram.line == (
+        f"dram: {why} -> estimate 8 GB (8 GB installed) x 0.392 W/GB = 3.14 W [Cloud Carbon "
+        f"Footprint memory coefficient]; caution: {CCF_MEMORY_CAVEAT} (estimated)"
+    )
+    assert dram.model["coefficients"] == {"memory_GB": 8.0, "W_per_GB": 0.392}
+    assert found.scope.n_cpus == 2 and found.scope.detail == "all 2 CPUs"
+
+
+def test_the_sensors_command_prints_each_choice_and_the_attribution(tmp_path, monkeypatch, capsys):
+    import functools
+
+    from lightning_carbon.cli import main
+    from lightning_carbon.sensors import discovery
+
+    vm = _vm(tmp_path, cpus=64)
+    vm.set_cgroup_v2(cpu_max="400000 100000")
+    monkeypatch.setattr(discovery, "discover", functools.partial(discover, machine=vm.machine()))
+    (tmp_path / "powercap").mkdir()
+    assert main(["sensors", "--powercap-root", str(tmp_path / "powercap")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-3].startswith("cpu: RAPL unreadable") and "W = 4 vCPUs x" in lines[-3]
+    assert lines[-2].startswith("dram: RAPL unreadable")
+    assert lines[-1] == (
+        "attribution: cpu and dram are the machine's; a run is charged its share of the busy "
+        "CPU time of cgroup v2 cpu.max '400000 100000': 4 of 64 CPUs (its usage) "
+        "(attribution='process', the default; 'machine' reports the whole machine)"
+    )
+    assert main(["sensors", "--json", "--powercap-root", str(tmp_path / "powercap")]) == 0
+    choices = json.loads(capsys.readouterr().out)
+    assert [c["model"]["name"] for c in choices if c["component"] != "gpu"] == [
+        "vm-per-vcpu",
+        "dram-per-GB",
+    ]

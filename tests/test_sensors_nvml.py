@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -108,19 +109,85 @@ def test_device_without_counter_or_power_is_unavailable_never_zero(monkeypatch):
     )
 
 
-def test_mig_slice_uses_its_own_power_never_the_parents_counter():
-    slice_polled = fake_mig(0, gi=1, ci=0, power_mW=lambda t: 30_000)
-    slice_blind = fake_mig(0, gi=2, ci=0)
-    # the parent's counter works, but it would count the other tenants too
-    gpu = fake_gpu(0, counter_mJ=lambda t: 10**9, mig=[slice_polled, slice_blind])
-    nvml = FakeNvml([gpu])
-    sensors, choices = discover(nvml, visible=f"{slice_polled.uuid},{slice_blind.uuid}")
-    assert [(s.device, s.provenance) for s in sensors] == [("gpu:0", "polled")]
-    assert lines(choices)[1] == (
-        "gpu:1 NVIDIA A100-SXM4-40GB MIG 1g.5gb: MIG slice has no energy counter (Not Supported) "
-        "and no power reading (Not Supported); the parent GPU's counter would include other "
-        "tenants, so not metered"
+def test_a_mig_slice_is_charged_its_share_of_the_board_as_an_estimate():
+    # NVML reads the whole board, other tenants included: a slice gets its compute share
+    clock = FakeClock(0.0)
+    one = fake_mig(0, gi=1, ci=0, power_mW=lambda t: 30_000, compute_slices=1)
+    three = fake_mig(0, gi=2, ci=0, compute_slices=3)
+    gpu = fake_gpu(0, counter_mJ=lambda t: 700_000 * int(t), mig=[one, three])
+    nvml = FakeNvml([gpu], clock)
+    sensors, choices = discover(nvml, visible=f"{one.uuid},{three.uuid}")
+    assert [(s.device, s.provenance, s.share) for s in sensors] == [
+        ("gpu:0", "estimated", 1 / 7),
+        ("gpu:1", "estimated", 3 / 7),
+    ]
+    assert [s.poll_interval_s for s in sensors] == [None, None]  # the board's counter is read
+    for sensor in sensors:
+        sensor.start()
+    clock.advance(10.0)  # the board used 7000 J
+    assert [s.energy_J() for s in sensors] == [7000 * (1 / 7), 7000 * (3 / 7)]
+    assert lines(choices) == [
+        "gpu:0 NVIDIA A100-SXM4-40GB MIG 1g.5gb: 1/7 (its compute slices: 1 of 7) of the whole "
+        "GPU's NVML energy counter (estimated)",
+        "gpu:1 NVIDIA A100-SXM4-40GB MIG 1g.5gb: 3/7 (its compute slices: 3 of 7) of the whole "
+        "GPU's NVML energy counter (estimated)",
+    ]
+
+
+def test_a_mig_slice_on_a_board_with_power_only_is_a_polled_share():
+    clock = FakeClock(0.0)
+    slice_ = fake_mig(0, gi=1, ci=0, compute_slices=2)
+    gpu = fake_gpu(0, power_mW=lambda t: 350_000, mig=[slice_])
+    (sensor,), choices = discover(FakeNvml([gpu], clock), visible=slice_.uuid)
+    sensor.start()
+    clock.advance(1.0)
+    assert sensor.energy_J() == 350.0 * 2 / 7
+    assert (sensor.provenance, sensor.poll_interval_s) == ("estimated", 0.1)
+    assert choices[0].line.endswith(
+        ": 2/7 (its compute slices: 2 of 7) of the whole GPU's NVML power polled every 100 ms "
+        "(estimated)"
     )
+
+
+def test_a_mig_slice_whose_share_is_unknown_is_not_metered_with_the_reason():
+    slice_ = fake_mig(0, gi=1, ci=0, compute_slices=None)
+    gpu = fake_gpu(0, counter_mJ=lambda t: 10**9, mig=[slice_])
+    sensors, choices = discover(FakeNvml([gpu]), visible=slice_.uuid)
+    assert sensors == [] and choices[0].provenance is None
+    assert choices[0].line == (
+        "gpu:0 NVIDIA A100-SXM4-40GB MIG 1g.5gb: MIG slice; NVML reports the whole GPU's energy "
+        "and the slice's share of it is unknown (Not Supported); not metered"
+    )
+
+
+def test_another_process_on_the_gpu_labels_it_shared_at_discovery():
+    gpu = fake_gpu(0, counter_mJ=lambda t: 0, pids=[os.getpid(), 4242, 4343])
+    (sensor,), choices = discover(FakeNvml([gpu]))
+    assert sensor.device_pids() == {os.getpid(), 4242, 4343}
+    reason = "also used by 2 other process(es) (PIDs 4242, 4343)"
+    assert choices[0].shared == reason
+    assert choices[0].line == (
+        f"gpu:0 NVIDIA H100 80GB HBM3: NVML energy counter (measured) [shared: {reason}]"
+    )
+
+
+@pytest.mark.parametrize(
+    ("pids", "shared"),
+    [
+        ([], None),  # nothing on it yet
+        ([os.getpid()], None),  # only this process
+        ([12], None),  # one process from another PID namespace: this one, in a container
+        (
+            [12, 13],
+            "2 processes on it, none with this job's PIDs (another PID namespace, e.g. a "
+            "container): treated as shared",
+        ),
+        (None, None),  # NVML cannot list processes
+    ],
+)
+def test_gpu_sharing_at_discovery(pids, shared):
+    _, choices = discover(FakeNvml([fake_gpu(0, counter_mJ=lambda t: 0, pids=pids)]))
+    assert choices[0].shared == shared
 
 
 @pytest.mark.parametrize("counter", [True, False], ids=["counter", "polled"])
@@ -254,14 +321,16 @@ def test_cuda_index_follows_visible_devices_not_nvml_index():
 
 def test_torch_uuid_maps_exactly_and_overrides_visible_devices():
     mig = fake_mig(7, gi=1, ci=0, power_mW=lambda t: 9000)
-    gpus = gpus_drawing_k_plus_1_watts(2) + [fake_gpu(2, counter_mJ=lambda t: 0, mig=[mig])]
+    board = fake_gpu(2, counter_mJ=lambda t: int(63_000 * t), mig=[mig])  # 63 W, 9 W a slice
+    gpus = gpus_drawing_k_plus_1_watts(2) + [board]
     nvml = FakeNvml(gpus)
     # torch prints UUIDs without the GPU-/MIG- prefix
     torch_uuids = {0: gpus[1].uuid.removeprefix("GPU-"), 1: mig.uuid.removeprefix("MIG-")}
     sensors, choices = discover(nvml, visible="0,2", cuda_uuid=torch_uuids.get)
     assert energies_after_1_s(sensors, nvml.clock) == [("gpu:0", 2.0), ("gpu:1", 9.0)]
     assert choices[1].line == (
-        "gpu:1 NVIDIA A100-SXM4-40GB MIG 1g.5gb: NVML power polled every 100 ms (polled)"
+        "gpu:1 NVIDIA A100-SXM4-40GB MIG 1g.5gb: 1/7 (its compute slices: 1 of 7) of the whole "
+        "GPU's NVML energy counter (estimated)"
     )
 
 

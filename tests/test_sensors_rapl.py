@@ -13,8 +13,9 @@ import pytest
 
 from lightning_carbon.sensors import rapl
 from lightning_carbon.sensors.base import SensorUnavailable
-from lightning_carbon.sensors.discovery import discover
+from lightning_carbon.sensors.discovery import VM_RAPL, discover
 from lightning_carbon.sensors.rapl import MAX_ZONE_POWER_W, RaplSensor, discover_rapl
+from tests.fake_machine import FakeMachine
 from tests.fake_powercap import FakePowercap, INTEL_RANGE_uJ
 from tests.fakes import FakeClock
 
@@ -334,14 +335,39 @@ def test_an_explicit_root_that_is_not_a_directory_is_a_value_error(tmp_path, mak
         discover_rapl(bad)
 
 
-def test_discovery_falls_back_to_estimates_and_quotes_the_reason(tree, monkeypatch):
+def test_discovery_falls_back_to_estimates_and_quotes_the_reason(tree, monkeypatch, tmp_path):
+    vm = FakeMachine(tmp_path / "machine", name="AMD EPYC", family=25, model=1, cpus=2)
     tree.add_zone(PACKAGE, "package-0")
     deny(monkeypatch, lambda path: path.name == "energy_uj")
-    found = discover(gpu_indices=[], powercap_root=str(tree.root))
+    found = discover(gpu_indices=[], powercap_root=str(tree.root), machine=vm.machine())
     assert [s.provenance for s in found.sensors] == ["estimated", "estimated"]
     cpu_line, dram_line = (c.line for c in found.choices)
     assert cpu_line.startswith(
         f"cpu: RAPL unreadable (permission denied reading {tree.root / PACKAGE / 'energy_uj'}, "
-        "root-only since Linux 5.10) -> TDP estimate"
+        "root-only since Linux 5.10) -> W = 2 vCPUs x (min + u x (max - min))"
     )
     assert dram_line.startswith("dram: RAPL unreadable (permission denied")
+    assert found.scope.detail == "all 2 CPUs"
+
+
+@pytest.mark.parametrize("in_vm", [True, False])
+def test_a_rapl_counter_seen_in_a_vm_is_the_hosts(tree, tmp_path, in_vm):
+    machine = FakeMachine(tmp_path / "machine", hypervisor=in_vm, cpus=4)
+    tree.add_zone(PACKAGE, "package-0")
+    tree.add_zone("intel-rapl:0:0", "dram")
+    found = discover(gpu_indices=[], powercap_root=str(tree.root), machine=machine.machine())
+    assert [(s.device, s.node_wide) for s in found.sensors] == [
+        ("cpu:package-0", True),
+        ("dram:package-0", True),
+    ]
+    note = VM_RAPL if in_vm else None
+    assert [s.shared for s in found.sensors] == [note, note]
+    assert [c.shared for c in found.choices] == [note, note]
+    suffix = f" [{VM_RAPL}]" if in_vm else ""
+    assert found.choices[0].line == f"cpu:package-0: RAPL package counter (measured){suffix}"
+    assert VM_RAPL == (
+        "seen inside a VM (hypervisor CPU flag): this RAPL counter is the host's, "
+        "shared with every VM on it"
+    )
+    # RAPL covers every CPU of the machine: attribution splits by the whole machine's busy time
+    assert (found.scope.n_cpus, found.scope.cpus, found.scope.detail) == (4, None, "all 4 CPUs")

@@ -97,6 +97,7 @@ class CarbonCallback(*_callback_bases()):  # type: ignore[misc]
         cpu_tdp_w: float | None = None,
         live_zone: str | None = None,
         sensors: SensorFactory | None = None,
+        attribution: str = "process",
     ) -> None:
         self.run = CarbonRun(
             country=country,
@@ -110,6 +111,7 @@ class CarbonCallback(*_callback_bases()):  # type: ignore[misc]
             output_dir=output_dir,
             sensors=sensors,
             cpu_tdp_w=cpu_tdp_w,
+            attribution=attribution,
         )
         self.prog_bar = bool(prog_bar)
         self.meter_inference = bool(meter_inference)

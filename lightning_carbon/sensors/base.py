@@ -17,7 +17,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Provenance = Literal["measured", "polled", "estimated"]
 Component = Literal["gpu", "cpu", "dram"]
@@ -38,6 +38,12 @@ class Sensor:
     ``provenance`` and ``description`` (one readable line for the user), and implement
     :meth:`energy_J`. Sensors that must be sampled set ``poll_interval_s`` and implement
     :meth:`poll`; the meter's single background thread calls it.
+
+    ``node_wide`` sensors (RAPL, the CPU and DRAM estimates) read energy shared by every
+    process on the machine; the meter attributes it to the job by CPU time. ``shared`` says
+    why a device's energy is not this machine's or job's alone (a RAPL counter seen in a VM),
+    ``None`` when nothing is known against it; :meth:`device_pids` lists the processes using
+    the device, where the hardware tells (NVML).
     """
 
     component: str
@@ -45,6 +51,8 @@ class Sensor:
     provenance: str
     description: str = ""
     poll_interval_s: float | None = None
+    node_wide: bool = False
+    shared: str | None = None
 
     def start(self) -> None:
         """Take the zero point. Called once by the meter before the first reading."""
@@ -59,12 +67,18 @@ class Sensor:
     def close(self) -> None:
         """Release handles; the sensor is not read again."""
 
+    def device_pids(self) -> set[int] | None:
+        """PIDs of the processes using the device now; ``None`` when unknown."""
+        return None
+
 
 @dataclass(frozen=True)
 class SensorChoice:
     """What discovery decided for one device, as data and as one readable line.
 
-    ``provenance`` is ``None`` when nothing could be metered for the device.
+    ``provenance`` is ``None`` when nothing could be metered for the device. ``model`` is the
+    estimate's formula, coefficients and source (JSON-ready; ``None`` for counters);
+    ``shared`` says why the device's energy is not the job's alone (``None``: nothing known).
 
     Example::
 
@@ -76,3 +90,5 @@ class SensorChoice:
     device: str
     provenance: str | None
     line: str
+    model: dict[str, Any] | None = None
+    shared: str | None = None

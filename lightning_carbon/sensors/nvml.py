@@ -1,9 +1,16 @@
 """NVIDIA GPUs through NVML (the ``pynvml`` module of the nvidia-ml-py package).
 
 Volta and newer expose a cumulative energy counter (millijoules): read at the window edges,
-provenance ``"measured"``. Devices without it (older GPUs, most MIG slices, some vGPUs) are
-sampled for power (milliwatts) every 100 ms and integrated over real timestamps with the
-trapezoid rule: ``"polled"``. A device with neither is reported as not metered, never as 0 J.
+provenance ``"measured"``. Devices without it (older GPUs, some vGPUs) are sampled for power
+(milliwatts) every 100 ms and integrated over real timestamps with the trapezoid rule:
+``"polled"``. A device with neither is reported as not metered, never as 0 J.
+
+NVML reports a MIG slice's power and energy for the whole board, other tenants included. A
+slice is therefore charged the board's energy times its share of the board's compute slices
+(``computeInstanceSliceCount`` of the slice over the board's slices, e.g. 1/7 for a ``1g``
+slice of an A100), with provenance ``"estimated"``; when that share is unknown, the slice is
+not metered and the line says why. A device on which NVML lists other processes' PIDs is
+labelled shared (:meth:`NvmlGpuSensor.device_pids` feeds the meter's check).
 
 CUDA device indices (what this process sees, ``0..n-1``) are mapped to NVML handles by UUID:
 through ``torch.cuda`` when torch already initialised CUDA, otherwise through
@@ -28,8 +35,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from fractions import Fraction
 from typing import Any, Literal
 
+from lightning_carbon.sensors.attribution import Attribution
 from lightning_carbon.sensors.base import Sensor, SensorChoice, SensorUnavailable
 
 POLL_INTERVAL_S = 0.1
@@ -50,7 +59,8 @@ class NvmlGpuSensor(Sensor):
     NVML must be initialised by the caller while the sensor is built; the sensor then holds
     its own NVML reference (``nvmlInit``) until :meth:`close`. Raises
     :class:`SensorUnavailable` when the device has neither an energy counter nor a power
-    reading.
+    reading, or is a MIG slice whose share of the board is unknown. ``share`` is the part of
+    the board's energy charged (1 for a whole GPU).
 
     Example::
 
@@ -71,17 +81,25 @@ class NvmlGpuSensor(Sensor):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._nvml = _load(nvml)
-        self._handle = handle
+        self._handle = handle  # whose processes are listed
         self._clock = clock
         self.device = f"gpu:{cuda_index}"
         name = self._nvml.nvmlDeviceGetName(handle)
-        self.provenance = _probe(self._nvml, handle, f"{self.device} {name}")
-        if self.provenance == "measured":
+        label = f"{self.device} {name}"
+        self._board, share, share_note = _board_and_share(self._nvml, handle, label)
+        self.share = float(share)
+        self._counter = _probe(self._nvml, self._board, label)
+        if self._counter:
             method = "NVML energy counter"
+            self.provenance = "measured"
         else:
             self.poll_interval_s = POLL_INTERVAL_S
             method = f"NVML power polled every {POLL_INTERVAL_S * 1000:.0f} ms"
-        self.description = f"{self.device} {name}: {method} ({self.provenance})"
+            self.provenance = "polled"
+        if share_note:
+            self.provenance = "estimated"
+            method = f"{share_note} of the whole GPU's {method}"
+        self.description = f"{label}: {method} ({self.provenance})"
         self._lock = threading.Lock()
         self._zero_mJ: int | None = None
         self._last_sample: tuple[float, int] | None = None  # (time_s, power_mW)
@@ -92,18 +110,18 @@ class NvmlGpuSensor(Sensor):
     def start(self) -> None:
         """Zero the counter, or take the first power sample."""
         with self._lock:
-            if self.provenance == "measured":
+            if self._counter:
                 self._zero_mJ = self._read_counter_mJ()
             else:
                 self._last_sample = (self._clock(), self._read_power_mW())
                 self._integral_mJ = 0.0
 
     def energy_J(self) -> float:
-        """Joules since :meth:`start`; a polled sensor first takes a fresh sample."""
+        """Joules since :meth:`start` (times :attr:`share`); a polled sensor first samples."""
         with self._lock:
-            if self.provenance == "polled":
+            if not self._counter:
                 self._sample()
-                return self._integral_mJ / 1000
+                return self.share * self._integral_mJ / 1000
             if self._zero_mJ is None:
                 raise RuntimeError(f"{self.device}: call start() before energy_J()")
             now_mJ = self._read_counter_mJ()
@@ -112,13 +130,22 @@ class NvmlGpuSensor(Sensor):
                     f"{self.device}: NVML energy counter went backwards "
                     f"({self._zero_mJ} -> {now_mJ} mJ; driver reloaded?)"
                 )
-            return (now_mJ - self._zero_mJ) / 1000
+            return self.share * (now_mJ - self._zero_mJ) / 1000
 
     def poll(self) -> None:
         """Add one power sample to the integral (polled sensors only)."""
-        if self.provenance == "polled":
+        if not self._counter:
             with self._lock:
                 self._sample()
+
+    def device_pids(self) -> set[int] | None:
+        """PIDs of the compute processes NVML lists on the device (on a MIG slice: the
+        slice's); ``None`` when NVML cannot tell."""
+        try:
+            processes = self._nvml.nvmlDeviceGetComputeRunningProcesses(self._handle)
+        except (self._nvml.NVMLError, AttributeError):
+            return None
+        return {int(process.pid) for process in processes}
 
     def close(self) -> None:
         """Release this sensor's NVML reference; a second call does nothing."""
@@ -146,7 +173,7 @@ class NvmlGpuSensor(Sensor):
 
     def _read(self, what: str, read: Callable[[Any], int]) -> int:
         try:
-            return read(self._handle)
+            return read(self._board)
         except self._nvml.NVMLError as error:
             raise SensorUnavailable(f"{self.device}: NVML {what} failed ({error})") from error
 
@@ -268,31 +295,54 @@ def _build(
         return None, SensorChoice("gpu", label, None, f"{error}{note}")
     except nvml.NVMLError as error:
         return None, SensorChoice("gpu", label, None, f"{label}: NVML error ({error}){note}")
-    return sensor, SensorChoice("gpu", label, sensor.provenance, sensor.description + note)
+    pids = sensor.device_pids()
+    shared = None if pids is None else Attribution().others_on_device(pids)
+    line = sensor.description + note + (f" [shared: {shared}]" if shared else "")
+    return sensor, SensorChoice("gpu", label, sensor.provenance, line, shared=shared)
 
 
-def _probe(nvml: Any, handle: Any, label: str) -> str:
-    """``"measured"`` if the energy counter answers, else ``"polled"`` if power does."""
+def _probe(nvml: Any, handle: Any, label: str) -> bool:
+    """``True`` if the energy counter answers, ``False`` if only power does."""
     try:
         nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
-        return "measured"
+        return True
     except nvml.NVMLError as error:
         counter_error = error
     try:
         nvml.nvmlDeviceGetPowerUsage(handle)
-        return "polled"
+        return False
     except nvml.NVMLError as error:
         power_error = error
-    if _is_mig(nvml, handle):
-        raise SensorUnavailable(
-            f"{label}: MIG slice has no energy counter ({counter_error}) and no power reading "
-            f"({power_error}); the parent GPU's counter would include other tenants, "
-            "so not metered"
-        )
     raise SensorUnavailable(
         f"{label}: no NVML energy counter ({counter_error}) and no power reading "
         f"({power_error}); not metered"
     )
+
+
+def _board_and_share(nvml: Any, handle: Any, label: str) -> tuple[Any, Fraction, str]:
+    """The handle whose energy is read, the share of it charged, and a note on that share.
+
+    A whole GPU: itself, 1, ``""``. A MIG slice: its board, its compute slices over the
+    board's, e.g. ``"1/7 (its compute slices: 1 of 7)"``; raises :class:`SensorUnavailable`
+    when the share is unknown.
+    """
+    if not _is_mig(nvml, handle):
+        return handle, Fraction(1), ""
+    try:
+        board = nvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(handle)
+        slices = int(nvml.nvmlDeviceGetAttributes(handle).computeInstanceSliceCount)
+        total = int(nvml.nvmlDeviceGetMaxMigDeviceCount(board))
+    except nvml.NVMLError as error:
+        raise SensorUnavailable(
+            f"{label}: MIG slice; NVML reports the whole GPU's energy and the slice's share "
+            f"of it is unknown ({error}); not metered"
+        ) from error
+    if not 0 < slices <= total:
+        raise SensorUnavailable(
+            f"{label}: MIG slice with {slices} of {total} compute slices; not metered"
+        )
+    share = Fraction(slices, total)
+    return board, share, f"{share} (its compute slices: {slices} of {total})"
 
 
 def _resolve_entry(entry: str, nvml: Any) -> Any | None:

@@ -84,6 +84,7 @@ class RaplSensor(Sensor):
 
     provenance = "measured"
     poll_interval_s = POLL_INTERVAL_S
+    node_wide = True
 
     def __init__(
         self,
