@@ -10,7 +10,13 @@ import pytest
 
 from lightning_carbon.cli import main
 from lightning_carbon.integrations import nnunet_cli
-from lightning_carbon.integrations.nnunet_cli import FoldResult, _dataset_id, _fold, trainer_class
+from lightning_carbon.integrations.nnunet_cli import (
+    FoldResult,
+    _dataset_id,
+    _fold,
+    build_trainer,
+    trainer_class,
+)
 
 
 @pytest.fixture
@@ -102,3 +108,10 @@ def test_dataset_and_fold_read_like_nnunetv2_train():
         _dataset_id("Hippocampus")
     with pytest.raises(ValueError, match="FOLD must be an int or 'all', got 'first'"):
         _fold("first")
+
+
+def test_nnunet_folders_must_be_set(monkeypatch):
+    monkeypatch.delenv("nnUNet_preprocessed", raising=False)
+    monkeypatch.setenv("nnUNet_results", "/somewhere")
+    with pytest.raises(ValueError, match="nnU-Net's folders are not set: nnUNet_preprocessed"):
+        build_trainer("4", "2d", 0, device="cpu")

@@ -20,6 +20,7 @@ import importlib
 import importlib.util
 import json
 import multiprocessing
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,8 @@ from typing import Any
 from lightning_carbon.run import CarbonRun
 from lightning_carbon.run_cli import add_run_arguments, run_kwargs
 
-NNUNET_DEFAULT_EPOCHS = 1000
 DEVICES = ("cpu", "cuda", "mps")
+_NNUNET_FOLDERS = ("nnUNet_preprocessed", "nnUNet_results")
 
 
 @dataclass(frozen=True)
@@ -74,15 +75,18 @@ def build_trainer(
     device: str = "cuda",
 ) -> Any:
     """The trainer ``nnUNetv2_train`` would build, from the preprocessed data set's plans."""
-    import torch
-    from batchgenerators.utilities.file_and_folder_operations import load_json
-    from nnunetv2.paths import nnUNet_preprocessed
-    from nnunetv2.utilities.dataset_name_id_conversion import maybe_convert_to_dataset_name
-
     if device not in DEVICES:
         raise ValueError(f"-device must be one of {DEVICES}, got {device!r}")
+    unset = [name for name in _NNUNET_FOLDERS if not os.environ.get(name)]
+    if unset:
+        raise ValueError(f"nnU-Net's folders are not set: {', '.join(unset)} (see nnU-Net's docs)")
+    import torch
+    from batchgenerators.utilities.file_and_folder_operations import load_json
+    from nnunetv2.utilities.dataset_name_id_conversion import maybe_convert_to_dataset_name
+
     cls = trainer_class(trainer)
-    folder = Path(nnUNet_preprocessed) / maybe_convert_to_dataset_name(_dataset_id(dataset))
+    dataset_name = maybe_convert_to_dataset_name(_dataset_id(dataset))
+    folder = Path(os.environ["nnUNet_preprocessed"]) / dataset_name
     plans_content = load_json(str(folder / f"{plans}.json"))
     plans_content["continue_training"] = continue_training
     return cls(
