@@ -27,6 +27,7 @@ from lightning_carbon import __version__
 _SUBCOMMAND_MODULES = (
     "lightning_carbon.cli",
     "lightning_carbon.demo.command",
+    "lightning_carbon.integrations.nnunet_cli",
     "lightning_carbon.report",
     "lightning_carbon.sweep",
     "lightning_carbon.when",

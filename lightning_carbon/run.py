@@ -246,6 +246,8 @@ class CarbonRun:
         directory = output_dir if output_dir is not None else self.output_dir
         if self.ranks.is_global_zero and directory is not None and self._records is None:
             self._records = RunRecords(directory)
+            if stage == "fit":  # the file holds this run's records: restored ones, or none
+                self._records.rewrite_epochs(self.totals.records)
         self._meter = self._make_meter().start()
         self._meter.add_job_pids(
             [pid for node, pid in pids if node == self.ranks.node_rank and pid != os.getpid()]

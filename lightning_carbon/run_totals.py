@@ -456,10 +456,9 @@ class RunTotals:
             "time/run_total_s": used.duration_s,
             "energy/outside_epochs_kWh": outside,
         }
-        if self.first_forecast is not None:
-            error = relative_error(self.first_forecast["energy_kWh"], used.energy_kWh)
-            if error is not None:
-                final["energy/forecast_error"] = error
+        error = self._forecast_error()
+        if error is not None:
+            final["energy/forecast_error"] = error
         return final
 
     def summary(
@@ -568,8 +567,22 @@ class RunTotals:
     def _forecast_with_error(self, training: dict[str, Any] | None) -> dict[str, Any] | None:
         if self.first_forecast is None or training is None:
             return None
-        error = relative_error(self.first_forecast["energy_kWh"], training["energy_kWh"])
-        return {**self.first_forecast, "relative_error": error}
+        return {
+            **self.first_forecast,
+            "relative_error": self._forecast_error(),
+            "run_batches": self.fit_used().batches,
+        }
+
+    def _forecast_error(self) -> float | None:
+        """The first forecast against what the fit used; ``None`` while the fit ran fewer
+        batches than the forecast was for (stopped early, or trained only to forecast):
+        a forecast of a longer run is not wrong about a shorter one."""
+        if self.first_forecast is None:
+            return None
+        used = self.fit_used()
+        if used.batches < self.first_forecast["total_batches"]:
+            return None
+        return relative_error(self.first_forecast["energy_kWh"], used.energy_kWh)
 
     # -- resume ---------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lightning_carbon.footprint import car_km
 from lightning_carbon.units import format_duration, format_energy, format_mass
 
 _STAGE_WORDS = {"validate": "Validation", "test": "Testing", "predict": "Prediction"}
@@ -78,9 +79,24 @@ def _budget_line(budget: dict[str, Any]) -> str | None:
     )
 
 
+def _amount(value: float) -> str:
+    """Three significant digits, without an exponent for large values (1,234 not 1.23e+03)."""
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
 def _forecast_line(forecast: dict[str, Any]) -> str:
     error = forecast.get("relative_error")
     said = f" ({error:+.0%} against what it used)" if error is not None else ""
+    ran, total = forecast.get("run_batches"), forecast.get("total_batches")
+    if error is None and ran is not None and total is not None and ran < total:
+        km = car_km(forecast["gco2e"])
+        return (
+            f"After {forecast['after_epochs']} epoch(s) the full run of {total} batches (this one "
+            f"ran {ran}) was forecast to use {format_energy(forecast['energy_kWh'])} and emit "
+            f"{format_mass(forecast['gco2e'])} over {format_duration(forecast['duration_s'])}, "
+            f"as much as {km.what} for {_amount(km.value)} {km.unit}; a forecast, not a "
+            f"measurement ({forecast.get('method', 'per-batch rate')})."
+        )
     return (
         f"After {forecast['after_epochs']} epoch(s) the run was forecast to use "
         f"{format_energy(forecast['energy_kWh'])} and emit {format_mass(forecast['gco2e'])}"
@@ -152,7 +168,7 @@ def carbon_statement(summary: dict[str, Any], *, what: str = "Training") -> str:
         lines.append(budget_line)
     for equivalent in summary.get("equivalents", [])[:1]:
         lines.append(
-            f"That is about as much as {equivalent['what']} for {equivalent['value']:.3g} "
+            f"That is about as much as {equivalent['what']} for {_amount(equivalent['value'])} "
             f"{equivalent['unit']} (source: {equivalent['source']})."
         )
     if summary.get("partial"):
