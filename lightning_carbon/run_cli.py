@@ -1,4 +1,4 @@
-"""The carbon options of a command that trains: where, PUE, budgets, CPU TDP.
+"""The carbon options of a command that trains: where, PUE, budgets, CPU TDP, attribution.
 
 A command adds them with :func:`add_run_arguments` and builds its
 :class:`~lightning_carbon.run.CarbonRun` from :func:`run_kwargs`.
@@ -8,8 +8,9 @@ Example::
     >>> import argparse
     >>> parser = argparse.ArgumentParser()
     >>> add_run_arguments(parser)
-    >>> run_kwargs(parser.parse_args(["--country", "DNK", "--pue", "1.2"]))["pue"]
-    1.2
+    >>> kwargs = run_kwargs(parser.parse_args(["--country", "DNK", "--pue", "1.2"]))
+    >>> kwargs["pue"], kwargs["attribution"]
+    (1.2, 'process')
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 from typing import Any
 
 from lightning_carbon.run import BUDGET_ACTIONS
+from lightning_carbon.sensors.attribution import METHODS
 
 
 def _pue(text: str) -> float | str:
@@ -54,6 +56,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--cpu-tdp-w", type=float, default=None, help="CPU TDP in W, for the estimate"
     )
+    group.add_argument(
+        "--attribution",
+        choices=METHODS,
+        default="process",
+        help="CPU and DRAM energy: this job's share of the machine's busy CPU time (process, "
+        "the default) or the whole machine's",
+    )
 
 
 def run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -67,4 +76,5 @@ def run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "budget_gco2e": args.budget_gco2e,
         "on_budget": args.on_budget,
         "cpu_tdp_w": args.cpu_tdp_w,
+        "attribution": args.attribution,
     }

@@ -1,8 +1,14 @@
 """Fixtures every test gets: fresh step counters, no country from the environment."""
 
+import importlib.util
+
 import pytest
 
 from tests import fakes
+
+# nnU-Net's tests run in their own environment (Makefile): elsewhere its trainers cannot be
+# imported, not even to look for doctests.
+collect_ignore = [] if importlib.util.find_spec("nnunetv2") else ["nnunet_trainers.py"]
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import lightning.pytorch as L
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -122,9 +121,9 @@ def step_sensors_broken_off_local_rank_0(gpu_indices, node_level):
     return step_sensors(gpu_indices, node_level)
 
 
-def step_model_class(base: type, name: str) -> type:
+def step_model_class(base: type, name: str, module: str = __name__) -> type:
     """The step-counting model on ``base`` (the ``LightningModule`` of either package), to be
-    bound to ``name`` in this module (so that ``ddp_spawn`` can pickle it)."""
+    bound to ``name`` in ``module`` (so that ``ddp_spawn`` can pickle it)."""
 
     class StepModel(base):
         """A tiny model that counts its batches into STEP_COUNTS; can fail at a given epoch
@@ -176,12 +175,11 @@ def step_model_class(base: type, name: str) -> type:
             return _loader(8)
 
     StepModel.__name__ = StepModel.__qualname__ = name
+    StepModel.__module__ = module
     return StepModel
 
 
 StepModel = step_model_class(pl.LightningModule, "StepModel")
-LStepModel = step_model_class(L.LightningModule, "LStepModel")
-"""The same model for ``lightning.pytorch``."""
 
 
 class TwoOptimizerModel(StepModel):

@@ -465,6 +465,7 @@ def test_a_sensor_failing_mid_run_is_one_warning_not_a_crash(tmp_path):
         ({"budget_gco2e": -3.0}, "budget_gco2e"),
         ({"budget_gco2e": math.inf}, "budget_gco2e"),
         ({"cpu_tdp_w": 0}, "cpu_tdp_w"),
+        ({"attribution": "half"}, "'half'"),
     ],
 )
 def test_bad_arguments_are_clear_errors(kwargs, match):
@@ -481,32 +482,3 @@ def test_zero_config_runs_with_real_discovery(tmp_path):
     assert metrics["energy/epoch_kWh"].item() > 0
     assert "energy/cpu_kWh" in metrics and "energy/dram_kWh" in metrics
     assert isinstance(metrics["carbon/epoch_gCO2e"], torch.Tensor)
-
-
-def test_lightning_cli_yaml_configures_the_callback(tmp_path):
-    from pytorch_lightning.cli import LightningCLI
-
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        "trainer:\n"
-        "  accelerator: cpu\n"
-        "  max_epochs: 1\n"
-        "  logger: false\n"
-        "  enable_checkpointing: false\n"
-        "  enable_progress_bar: false\n"
-        "  enable_model_summary: false\n"
-        f"  default_root_dir: {tmp_path}\n"
-        "  callbacks:\n"
-        "    - class_path: lightning_carbon.CarbonCallback\n"
-        "      init_args:\n"
-        "        country: DNK\n"
-        "        pue: 1.2\n"
-        "        budget_kwh: 1.0\n"
-        "        sensors: tests.fakes.step_sensors\n"
-    )
-    cli = LightningCLI(StepModel, args=["fit", "--config", str(config)], save_config_callback=None)
-    (callback,) = [c for c in cli.trainer.callbacks if isinstance(c, CarbonCallback)]
-    assert callback.run.pue.value == 1.2 and callback.run.budget_kwh == 1.0
-    assert cli.trainer.callback_metrics["carbon/total_gCO2e"].item() == pytest.approx(
-        76 / KWH * 1.2 * DNK
-    )

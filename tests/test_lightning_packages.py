@@ -14,10 +14,12 @@ import pytorch_lightning as pl
 
 from lightning_carbon import CarbonCallback
 from lightning_carbon.intensity.table import country_intensity
-from tests.fakes import LStepModel, StepModel, step_sensors
+from tests.fakes import StepModel, step_model_class, step_sensors
 
 KWH = 3.6e6
 DNK = country_intensity("DNK").gco2_per_kWh
+LStepModel = step_model_class(L.LightningModule, "LStepModel", __name__)
+"""The step-counting model for ``lightning.pytorch``."""
 PACKAGES = [(L, LStepModel), (pl, StepModel)]
 
 
@@ -64,18 +66,26 @@ def _cli_config(tmp_path):
         "      init_args:\n"
         "        country: DNK\n"
         "        pue: 1.2\n"
+        "        budget_kwh: 1.0\n"
+        "        attribution: machine\n"
         "        sensors: tests.fakes.step_sensors\n"
     )
     return config
 
 
-def test_lightning_pytorch_cli_accepts_the_readme_yaml(tmp_path):
-    from lightning.pytorch.cli import LightningCLI
+@pytest.mark.parametrize(
+    ("cli_module", "model"),
+    [("lightning.pytorch.cli", LStepModel), ("pytorch_lightning.cli", StepModel)],
+)
+def test_either_lightning_cli_accepts_the_readme_yaml(tmp_path, cli_module, model):
+    import importlib
 
+    cli_class = importlib.import_module(cli_module).LightningCLI
     config = _cli_config(tmp_path)
-    cli = LightningCLI(LStepModel, args=["fit", "--config", str(config)], save_config_callback=None)
+    cli = cli_class(model, args=["fit", "--config", str(config)], save_config_callback=None)
     (callback,) = [c for c in cli.trainer.callbacks if isinstance(c, CarbonCallback)]
-    assert callback.run.pue.value == 1.2
+    assert callback.run.pue.value == 1.2 and callback.run.budget_kwh == 1.0
+    assert callback.run.attribution == "machine"
     assert cli.trainer.callback_metrics["carbon/total_gCO2e"].item() == pytest.approx(
         76 / KWH * 1.2 * DNK
     )
