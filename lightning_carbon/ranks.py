@@ -2,8 +2,9 @@
 
 The run never imports a launcher: an adapter (or the user) hands it a :class:`Ranks` with an
 ``all_gather`` function. :func:`torch_ranks` builds one from ``torch.distributed`` and the
-usual environment variables (``LOCAL_RANK``, ``NODE_RANK`` or ``GROUP_RANK``), which covers
-torchrun, Lightning, Fabric, MONAI and nnU-Net launches.
+usual environment variables (``LOCAL_RANK``, ``NODE_RANK`` or ``GROUP_RANK``, or Slurm's
+``SLURM_LOCALID`` and ``SLURM_NODEID``), which covers torchrun, Slurm, Lightning, Fabric, MONAI
+and nnU-Net launches; a :class:`~lightning_carbon.run.CarbonRun` given no ranks uses it.
 
 Example::
 
@@ -76,7 +77,21 @@ def torch_ranks(num_nodes: int | None = None) -> Ranks:
     if not (dist.is_available() and dist.is_initialized()):
         return Ranks()
     world_size = dist.get_world_size()
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    node_rank = int(os.environ.get("NODE_RANK", os.environ.get("GROUP_RANK", "0")))
-    nodes = num_nodes or int(os.environ.get("NUM_NODES", os.environ.get("GROUP_WORLD_SIZE", "1")))
-    return Ranks(dist.get_rank(), local_rank, node_rank, world_size, nodes, torch_all_gather)
+    local_rank = _first_env(("LOCAL_RANK", "SLURM_LOCALID"))
+    if local_rank is None and world_size > 1:
+        raise ValueError(
+            "torch.distributed runs several processes but neither LOCAL_RANK nor SLURM_LOCALID "
+            "is set: without it every rank would meter the node's CPU and DRAM; set it, or "
+            "pass CarbonRun(ranks=Ranks(...))"
+        )
+    node_rank = _first_env(("NODE_RANK", "GROUP_RANK", "SLURM_NODEID")) or 0
+    nodes = num_nodes or _first_env(("NUM_NODES", "GROUP_WORLD_SIZE", "SLURM_NNODES")) or 1
+    return Ranks(dist.get_rank(), local_rank or 0, node_rank, world_size, nodes, torch_all_gather)
+
+
+def _first_env(names: tuple[str, ...]) -> int | None:
+    """The first of the environment variables ``names`` that is set, as an int."""
+    for name in names:
+        if os.environ.get(name, "").strip():
+            return int(os.environ[name])
+    return None

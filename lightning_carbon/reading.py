@@ -173,16 +173,31 @@ class EnergyReading:
             >>> rest.duration_s, rest.energy_J_by_device
             (6.0, {'cpu': 30.0})
         """
-        energy = _added(self.energy_J_by_device, other.energy_J_by_device, sign=-1.0)
         machine = _added(self.machine_energy_J_by_device, other.machine_energy_J_by_device, -1.0)
+        energy = _added(self.energy_J_by_device, other.energy_J_by_device, sign=-1.0)
+        attribution = _added_attribution(
+            self.attribution, other.attribution, energy, machine, sign=-1.0
+        )
+        if attribution.get("method") == "process" and attribution.get("node_busy_cpu_s"):
+            # shares do not subtract: the rest is split by its own share of the busy CPU time
+            share = window_share(attribution["job_cpu_s"], attribution["node_busy_cpu_s"])
+            split = set(attribution["devices"])
+            energy = {d: machine[d] * share if d in split else j for d, j in energy.items()}
+            attribution = attribution_record(
+                "process",
+                attribution["devices"],
+                share=share,
+                job_cpu_s=attribution["job_cpu_s"],
+                node_busy_cpu_s=attribution["node_busy_cpu_s"],
+                root_pids=attribution.get("root_pids", []),
+                shared_devices=attribution.get("shared_devices"),
+            )
         return replace(
             self,
             duration_s=max(self.duration_s - other.duration_s, 0.0),
             energy_J_by_device=energy,
             machine_energy_J_by_device=machine,
-            attribution=_added_attribution(
-                self.attribution, other.attribution, energy, machine, sign=-1.0
-            ),
+            attribution=attribution,
         )
 
     def to_dict(self) -> dict[str, Any]:

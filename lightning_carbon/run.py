@@ -48,7 +48,7 @@ from lightning_carbon.intensity.choice import resolve_intensity
 from lightning_carbon.intensity.series import EnergySample
 from lightning_carbon.intensity.table import CarbonIntensity
 from lightning_carbon.meter import EnergyMeter
-from lightning_carbon.ranks import Ranks
+from lightning_carbon.ranks import Ranks, torch_ranks
 from lightning_carbon.reading import EnergyReading
 from lightning_carbon.records import RunRecords
 from lightning_carbon.run_totals import RunTotals
@@ -135,7 +135,9 @@ class CarbonRun:
             its busy CPU time (its processes and their children, all ranks on the node);
             ``"machine"``: the whole machine's. Both figures go into the records. An
             :class:`~lightning_carbon.sensors.attribution.Attribution` scripts the CPU times.
-        ranks: this process's place in a distributed job (default: a single process).
+        ranks: this process's place in a distributed job (default: that of
+            ``torch.distributed`` when a stage starts, see
+            :func:`~lightning_carbon.ranks.torch_ranks`; else a single process).
         info: where one-line messages go (default: standard error, global rank 0 only).
         on_metrics: called on every rank with each epoch's metrics (and the epoch as step)
             and with the stage's final metrics (step ``None``): a tracker's ``log_dict``.
@@ -184,7 +186,8 @@ class CarbonRun:
             attribution if isinstance(attribution, Attribution) else check_method(attribution)
         )
         self.gpu_indices = None if gpu_indices is None else list(gpu_indices)
-        self.ranks = ranks or Ranks()
+        self._ranks = ranks or Ranks()
+        self._ranks_given = ranks is not None
         self.totals = RunTotals(self.pue)
         self.should_stop = False
         """True once ``on_budget="stop"`` decided that the next epoch would pass a budget."""
@@ -208,6 +211,16 @@ class CarbonRun:
         self._warned: set[str] = set()
         self._failed: set[str] = set()
 
+    @property
+    def ranks(self) -> Ranks:
+        """This process's place in the job; an adapter may set it before a stage starts."""
+        return self._ranks
+
+    @ranks.setter
+    def ranks(self, ranks: Ranks) -> None:
+        self._ranks = ranks
+        self._ranks_given = True
+
     # -- stages ---------------------------------------------------------------------------
 
     def start(
@@ -226,6 +239,8 @@ class CarbonRun:
         stage = str(getattr(stage, "value", stage))  # a framework's str enum, too
         if stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+        if not self._ranks_given:  # a plain loop under torchrun: the ranks of torch.distributed
+            self._ranks = torch_ranks()
         self._start(stage, output_dir, precision, run_name)
 
     @_guarded
@@ -312,7 +327,13 @@ class CarbonRun:
                 )
             intensity = self.intensity_choice.over(reading.start_utc, reading.end_utc)
             if stage == "fit":
-                self.totals.finish_fit(reading, intensity=intensity, partial_reason=reason)
+                # one rank's reading would drop the others' energy: several ranks keep the
+                # rank-summed totals up to the last finished epoch
+                self.totals.finish_fit(
+                    reading if self.ranks.world_size == 1 else None,
+                    intensity=intensity,
+                    partial_reason=reason,
+                )
                 if self._records is not None:
                     self._records.rewrite_epochs(self.totals.records)
             else:
@@ -353,6 +374,7 @@ class CarbonRun:
         if self._slices is not None:
             self._slices.begin()
 
+    @_guarded
     def batch_done(self, count: int = 1) -> None:
         """``count`` training batches finished (the forecast counts batches)."""
         self._epoch_batches += count
@@ -419,14 +441,14 @@ class CarbonRun:
             outside_intensity=self._outside_intensity,
             missing_devices=missing,
         )
-        if self._records is not None:
-            self._records.append_epoch(record)
+        self._check_budgets()  # before any I/O: every rank must reach the same decision
+        self.metrics = record["metrics"]
         if len(self.totals.epochs) == self.monitor_epochs and self.totals.first_forecast:
             self._say(self.totals.forecast_sentence())
-        self._check_budgets()
-        self.metrics = record["metrics"]
         if self.on_metrics is not None:
             self.on_metrics(self.metrics, epoch_index)
+        if self._records is not None:
+            self._records.append_epoch(record)
         return self.metrics
 
     @contextmanager
@@ -471,7 +493,11 @@ class CarbonRun:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a checkpoint: ``epochs.jsonl`` is rewritten to match it at once, so a
-        resume from any checkpoint never counts an epoch twice."""
+        resume from any checkpoint never counts an epoch twice. During a validate, test or
+        predict stage (a framework restoring every callback to run a checkpoint) the run keeps
+        its own totals: loading weights to test them does not undo the fit that ran."""
+        if self._stage not in (None, "fit"):
+            return
         self.totals.load_state_dict(state)
         if self._records is not None:
             self._records.rewrite_epochs(self.totals.records)
@@ -576,15 +602,15 @@ class CarbonRun:
     def _intensity_over(
         self, reading: EnergyReading, samples: Sequence[EnergySample] = ()
     ) -> CarbonIntensity:
-        """The intensity over a gathered window. A live value is global rank 0's, so that a
-        rank whose fetch failed still logs, and budgets, like the others."""
-        intensity = self.intensity_choice.over(reading.start_utc, reading.end_utc, samples)
-        if self.intensity_choice.is_live:
-            intensity = self.ranks.gather(intensity)[0]
-        return intensity
+        """The intensity over a gathered window."""
+        return self._outside_intensity(reading.start_utc, reading.end_utc, samples)
 
-    def _outside_intensity(self, start_utc: str, end_utc: str) -> CarbonIntensity:
-        intensity = self.intensity_choice.over(start_utc, end_utc)
+    def _outside_intensity(
+        self, start_utc: str, end_utc: str, samples: Sequence[EnergySample] = ()
+    ) -> CarbonIntensity:
+        """The intensity between two times. A live value is global rank 0's, so that a rank
+        whose fetch failed still logs, and budgets, like the others."""
+        intensity = self.intensity_choice.over(start_utc, end_utc, samples)
         if self.intensity_choice.is_live:
             intensity = self.ranks.gather(intensity)[0]
         return intensity

@@ -107,7 +107,6 @@ class RunTotals:
         self._segment_epochs: EnergyReading | None = None
         self._outside_index: int | None = None
         self._priced_until_utc = ""
-        self._outside_duration_added = 0.0
 
     # -- views ----------------------------------------------------------------------------
 
@@ -187,7 +186,7 @@ class RunTotals:
         first_in_segment = self._segment_epochs is None
         self._segment_epochs = epoch if first_in_segment else self._segment_epochs.plus(epoch)
         outside_added = self._update_outside(fit_so_far, intensity, outside_intensity)
-        between = (0.0, 0.0) if first_in_segment else outside_added
+        between = (0.0, 0.0, 0.0) if first_in_segment else outside_added
         record: dict[str, Any] = {
             "stage": TRAIN,
             "epoch": epoch_index,
@@ -206,7 +205,7 @@ class RunTotals:
                 batches,
                 epoch.energy_kWh + between[0],
                 result.gco2e + between[1],
-                epoch.duration_s + (0.0 if first_in_segment else self._outside_duration_added),
+                epoch.duration_s + between[2],
             ).to_dict(),
         }
         self.records.insert(self._outside_index, record)
@@ -239,17 +238,18 @@ class RunTotals:
 
     def finish_fit(
         self,
-        fit: EnergyReading,
+        fit: EnergyReading | None,
         *,
         intensity: CarbonIntensity,
         outside_intensity: IntensityOver | None = None,
         partial_reason: str | None = None,
-    ) -> dict[str, Any]:
-        """Close this process's fit window: the rest goes to ``outside_epochs``; its record."""
-        self._update_outside(fit, intensity, outside_intensity)
+    ) -> None:
+        """Close this process's fit window: what it used beyond the epochs goes to its
+        ``outside_epochs`` record. ``fit=None`` keeps the records as they stand (a partial
+        fit whose window cannot be summed over the ranks)."""
+        if fit is not None:
+            self._update_outside(fit, intensity, outside_intensity)
         self.stages["fit"] = {"partial": partial_reason is not None, "reason": partial_reason}
-        assert self._outside_index is not None
-        return self.records[self._outside_index]
 
     def add_stage(
         self,
@@ -288,21 +288,14 @@ class RunTotals:
         fit_so_far: EnergyReading,
         intensity: CarbonIntensity,
         outside_intensity: IntensityOver | None,
-    ) -> tuple[float, float]:
+    ) -> tuple[float, float, float]:
         """This process's outside-epochs record := fit so far minus its epochs; returns the
-        (kWh, gCO2e) added since the last update, priced over the time they were used."""
+        (kWh, gCO2e, s) added since the last update, priced over the time they were used."""
         outside = (
             fit_so_far if self._segment_epochs is None else fit_so_far.minus(self._segment_epochs)
         )
-        outside = EnergyReading(
-            OUTSIDE_EPOCHS,
-            outside.duration_s,
-            outside.energy_J_by_device,
-            outside.component_by_device,
-            outside.provenance_by_device,
-            fit_so_far.start_utc,
-            fit_so_far.end_utc,
-            outside.notes,
+        outside = replace(
+            outside, name=OUTSIDE_EPOCHS, start_utc=fit_so_far.start_utc, end_utc=fit_so_far.end_utc
         )
         if self._outside_index is None:
             segment = sum(1 for r in self.records if r["stage"] == OUTSIDE_EPOCHS)
@@ -321,12 +314,12 @@ class RunTotals:
             self._outside_index = len(self.records) - 1
         record = self.records[self._outside_index]
         added_kWh = max(outside.energy_kWh - record["energy_kWh"], 0.0)
-        self._outside_duration_added = max(
-            outside.duration_s - record["reading"]["duration_s"], 0.0
-        )
+        added_s = max(outside.duration_s - record["reading"]["duration_s"], 0.0)
         priced = intensity
-        if outside_intensity is not None and self._priced_until_utc and fit_so_far.end_utc:
-            priced = outside_intensity(self._priced_until_utc, fit_so_far.end_utc)
+        # from merged readings alone, so every rank asks (a live source gathers) alike
+        since_utc = self._priced_until_utc or fit_so_far.start_utc
+        if outside_intensity is not None and since_utc and fit_so_far.end_utc:
+            priced = outside_intensity(since_utc, fit_so_far.end_utc)
         added = footprint(added_kWh, priced, self.pue)
         record.update(
             energy_kWh=outside.energy_kWh,
@@ -336,7 +329,7 @@ class RunTotals:
             reading=outside.to_dict(),
         )
         self._priced_until_utc = fit_so_far.end_utc
-        return added_kWh, added.gco2e
+        return added_kWh, added.gco2e, added_s
 
     def running(self, fit_so_far: EnergyReading, intensity: CarbonIntensity) -> EpochCost:
         """The fit so far, mid-epoch too: the counted records plus what this process's fit
@@ -384,12 +377,15 @@ class RunTotals:
         """``(key, message, stop)`` for each budget that is passed or about to be.
 
         ``stop`` is True when the running total has passed the budget, or the next epoch (at
-        the cost of the most expensive epoch so far) would pass it while epochs remain; False
+        the cost of the costliest epoch so far) and the pause after it (the longest between
+        epochs so far: checkpoint saves, teardown) would pass it while epochs remain; False
         for a forecast over budget, which only warns.
         """
         next_epoch = self.next_epoch_estimate()
         if next_epoch is None:
             return []
+        gap_kWh = max((r["cost"]["energy_kWh"] - r["energy_kWh"] for r in self.epochs), default=0)
+        gap_gco2e = max((r["cost"]["gco2e"] - r["gco2e"] for r in self.epochs), default=0)
         used = self.fit_used()
         findings = []
         for what, budget, spent, predicted, per_epoch, fmt in (
@@ -398,7 +394,7 @@ class RunTotals:
                 budget_kwh,
                 used.energy_kWh,
                 self.latest_forecast.energy_kWh if self.latest_forecast else None,
-                next_epoch.energy_kWh,
+                next_epoch.energy_kWh + max(gap_kWh, 0.0),
                 format_energy,
             ),
             (
@@ -406,7 +402,7 @@ class RunTotals:
                 budget_gco2e,
                 used.gco2e,
                 self.latest_forecast.gco2e if self.latest_forecast else None,
-                next_epoch.gco2e,
+                next_epoch.gco2e + max(gap_gco2e, 0.0),
                 format_mass,
             ),
         ):
@@ -427,7 +423,7 @@ class RunTotals:
                     (
                         f"{what}-reached",
                         f"the {what} budget of {fmt(budget)} {state}: {fmt(spent)} used, the "
-                        f"costliest epoch so far used {fmt(per_epoch)}.",
+                        f"costliest epoch so far with the pause after it {fmt(per_epoch)}.",
                         True,
                     )
                 )
@@ -511,7 +507,7 @@ class RunTotals:
             "pue": asdict(self.pue),
             "equivalents": [asdict(e) for e in equivalents(gco2e)],
             "forecast": self._forecast_with_error(training),
-            "budget": {**(budgets or {}), "stopped": self.budget_stop},
+            "budget": self._budget_section(budgets or {}, training),
             "precision": precision,
             "hardware": {
                 "sensors": [asdict(choice) for choice in sensors],
@@ -530,6 +526,21 @@ class RunTotals:
             for device, why in record.get("missing_devices", {}).items():
                 missing.setdefault(device, {"reason": why, "from_epoch": record["epoch"]})
         return missing
+
+    def _budget_section(
+        self, budgets: dict[str, Any], training: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """The budgets, whether training stopped for one, and by how much the fit passed
+        each (``exceeded_kWh``/``exceeded_gCO2e``: 0 when it did not)."""
+        section = {**budgets, "stopped": self.budget_stop}
+        if training is not None:
+            for key, budget, used in (
+                ("exceeded_kWh", budgets.get("budget_kwh"), training["energy_kWh"]),
+                ("exceeded_gCO2e", budgets.get("budget_gco2e"), training["gco2e"]),
+            ):
+                if budget is not None:
+                    section[key] = max(used - budget, 0.0)
+        return section
 
     def _section(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         reading = _sum_readings([EnergyReading.from_dict(r["reading"]) for r in records], "part")

@@ -69,14 +69,25 @@ def _stage_lines(inference: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _budget_line(budget: dict[str, Any]) -> str | None:
+def _budget_lines(budget: dict[str, Any]) -> list[str]:
+    lines = []
     stopped = budget.get("stopped")
-    if not stopped:
-        return None
-    return (
-        f"Training stopped after {stopped['after_epochs']} epoch(s) for its budget: "
-        f"{stopped['reason']}"
-    )
+    if stopped:
+        lines.append(
+            f"Training stopped after {stopped['after_epochs']} epoch(s) for its budget: "
+            f"{stopped['reason']}"
+        )
+    if budget.get("exceeded_kWh"):
+        lines.append(
+            f"The fit passed its energy budget of {format_energy(budget['budget_kwh'])} by "
+            f"{format_energy(budget['exceeded_kWh'])}."
+        )
+    if budget.get("exceeded_gCO2e"):
+        lines.append(
+            f"The fit passed its carbon budget of {format_mass(budget['budget_gco2e'])} by "
+            f"{format_mass(budget['exceeded_gCO2e'])}."
+        )
+    return lines
 
 
 def _amount(value: float) -> str:
@@ -163,9 +174,7 @@ def carbon_statement(summary: dict[str, Any], *, what: str = "Training") -> str:
             f"Incomplete: {device} stopped reporting in epoch {missing['from_epoch']} "
             f"({missing['reason']}); its energy counts only until then."
         )
-    budget_line = _budget_line(summary.get("budget") or {})
-    if budget_line:
-        lines.append(budget_line)
+    lines += _budget_lines(summary.get("budget") or {})
     for equivalent in summary.get("equivalents", [])[:1]:
         lines.append(
             f"That is about as much as {equivalent['what']} for {_amount(equivalent['value'])} "

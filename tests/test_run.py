@@ -397,3 +397,100 @@ def test_node_wide_energy_is_this_jobs_share_and_the_machines_figure_is_kept(tmp
     statement = (tmp_path / "carbon" / "statement.md").read_text()
     assert "Attribution: cpu: 50 % of the machine's energy, this job's share" in statement
     assert "The machine as a whole used 0.333 Wh." in statement
+
+
+def test_the_stop_keeps_room_for_the_pause_after_the_last_epoch(tmp_path):
+    # epochs of 270 J and checkpoint saves of 120 J after each: after 2 epochs (780 J) the
+    # next epoch with its save (390 J) and the save after it (120 J) would pass 1200 J
+    clock = FakeClock()
+    run = CarbonRun(
+        country="DNK",
+        output_dir=tmp_path,
+        sensors=_sensors(clock),
+        clock=clock,
+        budget_kwh=1200 / KWH,
+        on_budget="stop",
+    )
+    with pytest.warns(CarbonBudgetWarning, match="with the pause after it 0.142 Wh"):
+        final = _train(run, clock, epochs=10, warm_up_s=0.5)
+    assert len(run.totals.epochs) == 2
+    assert final["energy/run_total_kWh"] == pytest.approx(900 / KWH)  # the last save too
+    budget = json.loads((tmp_path / "carbon" / "summary.json").read_text())["budget"]
+    assert budget["exceeded_kWh"] == 0.0 and budget["stopped"]["after_epochs"] == 2
+
+
+def test_a_budget_passed_under_warn_is_said_with_how_much(tmp_path):
+    clock = FakeClock()
+    run = CarbonRun(
+        country="DNK", output_dir=tmp_path, sensors=_sensors(clock), clock=clock, budget_kwh=1e-4
+    )
+    with pytest.warns(CarbonBudgetWarning):
+        _train(run, clock, epochs=2, warm_up_s=0.5)
+    budget = json.loads((tmp_path / "carbon" / "summary.json").read_text())["budget"]
+    # 120 + 270 + 120 + 270 + 120 J = 900 J = 0.25 Wh against 0.1 Wh
+    assert budget["exceeded_kWh"] == pytest.approx(900 / KWH - 1e-4)
+    assert budget["stopped"] is None and budget["on_budget"] == "warn"
+    statement = (tmp_path / "carbon" / "statement.md").read_text()
+    assert "The fit passed its energy budget of 0.1 Wh by 0.15 Wh." in statement
+
+
+def test_what_lies_outside_the_epochs_is_split_by_its_own_share_of_the_cpu_time():
+    from lightning_carbon.reading import EnergyReading
+    from lightning_carbon.sensors.attribution import attribution_record
+
+    def reading(name, machine_J, job_s, busy_s):
+        share = job_s / busy_s
+        return EnergyReading(
+            name,
+            10.0,
+            {"cpu": machine_J * share},
+            {"cpu": "cpu"},
+            {"cpu": "estimated"},
+            machine_energy_J_by_device={"cpu": machine_J},
+            attribution=attribution_record(
+                "process", ["cpu"], share=share, job_cpu_s=job_s, node_busy_cpu_s=busy_s
+            ),
+        )
+
+    epoch = reading("epoch", 150.0, 3.0, 3.0)  # the job alone on the machine: all of it
+    fit = reading("fit", 200.0, 4.0, 8.0)  # over the whole fit: half of it
+    outside = fit.minus(epoch)
+    # outside the epoch the machine used 50 J while the job had 1 of its 5 busy CPU s
+    assert outside.machine_energy_J_by_device == {"cpu": 50.0}
+    assert outside.energy_J_by_device == {"cpu": pytest.approx(10.0)}
+    assert outside.attribution["share"] == pytest.approx(0.2)
+    assert outside.attribution["description"].startswith("cpu: 20 % of the machine's energy")
+
+
+def test_the_outside_record_keeps_the_machines_figure(tmp_path):
+    from lightning_carbon.footprint import resolve_pue
+    from lightning_carbon.reading import EnergyReading
+    from lightning_carbon.run_totals import RunTotals
+
+    grid = country_intensity("DNK")
+
+    def reading(name, joules, machine_J):
+        return EnergyReading(
+            name,
+            10.0,
+            {"cpu": joules},
+            {"cpu": "cpu"},
+            {"cpu": "estimated"},
+            machine_energy_J_by_device={"cpu": machine_J},
+        )
+
+    totals = RunTotals(resolve_pue(None))
+    totals.begin_segment()
+    totals.add_epoch(
+        reading("train_epoch", 60.0, 120.0),
+        None,
+        reading("fit", 90.0, 200.0),
+        intensity=grid,
+        epoch_index=0,
+        batches=1,
+        total_batches=1,
+        forecast_from=1,
+    )
+    (outside,) = [r for r in totals.records if r["stage"] == "outside_epochs"]
+    assert outside["reading"]["machine_energy_J"] == pytest.approx(80.0)
+    assert outside["reading"]["energy_J"] == pytest.approx(30.0)

@@ -68,7 +68,7 @@ def test_the_next_epoch_is_priced_at_the_costliest_so_far_not_the_mean():
     findings = totals.budget_findings(budget_kwh=200 / KWH, budget_gco2e=None)
     assert [(key, stop) for key, _, stop in findings] == [("energy-reached", True)]
     assert totals.latest_forecast.energy_kWh == pytest.approx(160 / KWH)  # under 200 J
-    assert "costliest epoch so far used 0.0278 Wh" in findings[0][1]
+    assert "costliest epoch so far with the pause after it 0.0278 Wh" in findings[0][1]
 
 
 def test_the_gap_before_an_epoch_counts_in_its_cost():

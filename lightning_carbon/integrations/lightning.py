@@ -42,7 +42,7 @@ PROGRESS_BAR_LABEL = "gCO2e"
 # The values are reduced across ranks before they are logged: Lightning's advice to add
 # sync_dist=True does not apply to them (it would sum what is already summed).
 warnings.filterwarnings(
-    "ignore", message=r"It is recommended to use `self\.log\('(energy|carbon|power|time)/"
+    "ignore", message=r"It is recommended to use `self\.log\('((energy|carbon|power|time)/|gCO2e')"
 )
 
 
