@@ -21,7 +21,7 @@ def test_demo_prints_the_statement_it_wrote_and_where_the_files_are(tmp_path, ca
     assert statement in printed
     assert "Denmark" in statement
     assert f"Per-epoch records and summary: {carbon_dir}" in printed
-    assert "Forecast after epoch 1: " in printed
+    assert "Forecast after epoch 2: " in printed
     epochs = (carbon_dir / "epochs.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in epochs]
     assert [(r["stage"], r.get("epoch")) for r in records] == [
