@@ -144,14 +144,27 @@ def test_poller_polls_only_sensors_that_ask_and_stops_on_close():
     assert not any(t.name == "lightning-carbon-poller" for t in threading.enumerate())
 
 
+class _TickingClock(FakeClock):
+    """Moves 1 s each time it is read, and lets the other threads run right after."""
+
+    def __call__(self) -> float:
+        self.advance(1.0)
+        now_s = self.now_s
+        time.sleep(0)  # a switch here splits a snapshot unless the meter holds its lock
+        return now_s
+
+
 def test_concurrent_windows_from_threads_are_consistent():
-    clock = FakeClock()
-    meter = _meter(clock, ScriptedSensor("cpu", "cpu", clock, power_W=1.0)).start()
+    # each snapshot reads the sensor (1 tick) then the clock (1 tick): 10 W x its duration is
+    # a window's energy exactly when no other thread's reads fall inside one of its snapshots
+    clock = _TickingClock()
+    meter = _meter(clock, ScriptedSensor("cpu", "cpu", clock, power_W=10.0)).start()
+    readings = {}
 
     def work(i):
         for j in range(50):
             meter.begin(f"w{i}-{j}")
-            meter.end(f"w{i}-{j}")
+            readings[f"w{i}-{j}"] = meter.end(f"w{i}-{j}")
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
     for t in threads:
@@ -159,6 +172,10 @@ def test_concurrent_windows_from_threads_are_consistent():
     for t in threads:
         t.join()
     meter.close()
+    assert sorted(readings) == sorted(f"w{i}-{j}" for i in range(4) for j in range(50))
+    assert [name for name, r in readings.items() if r.name != name] == []
+    assert [r.duration_s for r in readings.values() if r.energy_J != 10.0 * r.duration_s] == []
+    assert min(r.duration_s for r in readings.values()) >= 2.0  # its own end snapshot
 
 
 def test_reading_round_trips_through_dict_and_adds():
