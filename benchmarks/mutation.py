@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import re
@@ -38,7 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 0.90
-PYTEST_ARGS = ["-p", "no:cacheprovider", "-m", "not slow and not gpu", "--timeout=30"]
+PYTEST_ARGS = ["-p", "no:cacheprovider", "-m", "not slow and not gpu", "--timeout=10"]
 """Added to every pytest run: no cache, no Lightning fits or GPU tests, and a hang fails."""
 
 
@@ -68,7 +69,13 @@ AREAS: dict[str, Area] = {
     ),
     "reading": Area(
         ("lightning_carbon/reading.py",),
-        ("tests/test_meter.py", "tests/test_run_totals.py", "lightning_carbon/reading.py"),
+        (
+            "tests/test_reading.py",
+            "tests/test_meter.py",
+            "tests/test_run_totals.py",
+            "tests/test_sensors_attribution.py",
+            "lightning_carbon/reading.py",
+        ),
     ),
     "run": Area(("lightning_carbon/run.py",), (*_RUN_TESTS, "lightning_carbon/run.py")),
     "run_totals": Area(
@@ -92,23 +99,89 @@ AREAS: dict[str, Area] = {
 doctests run)."""
 
 
+LIFTED = ("_guarded", "contextmanager", "property", "functools.cache")
+"""Decorators moved below their function in the copy. mutmut leaves decorated functions alone
+(a decorator may have side effects when it runs twice); these are plain wrappers, so the copy
+applies them after the class (or at the end of the module) instead, and their functions'
+bodies are mutated too: the run's guarded methods, the readings' properties, cached look-ups."""
+
+
 @dataclass(frozen=True)
 class Explained:
-    """A survivor no test should kill: where it is, the mutated line as the diff shows it
-    (stripped; several lines joined by `` / ``), and why."""
+    """Survivors no test should kill: where they are, the mutated lines as the diff shows
+    them (each stripped; a mutant of several lines joined by `` / ``; ``ANY``: every mutant of
+    the function), and why."""
 
     path: str
     function: str
-    mutated: str
+    mutated: tuple[str, ...]
     why: str
 
+    def matches(self, mutant: Mutant) -> bool:
+        return (self.path, self.function) == (mutant.path, mutant.function) and (
+            ANY in self.mutated or mutant.mutated in self.mutated
+        )
 
+
+ANY = "*"
 EQUIVALENT = "equivalent"
+SIGN_ONLY = (
+    f"{EQUIVALENT}: sums and differences of readings pass sign +1 (plus) or -1 (minus), and "
+    "only the sign is looked at"
+)
 EXPLAINED: tuple[Explained, ...] = (
+    Explained(
+        "lightning_carbon/reading.py",
+        "_added",
+        (
+            "first: dict[str, float], second: dict[str, float], sign: float = 2.0",
+            "if sign <= 0:",
+            "if sign < 1:",
+        ),
+        SIGN_ONLY,
+    ),
+    Explained(
+        "lightning_carbon/reading.py",
+        "EnergyReading.minus",
+        (
+            "machine = _added(self.machine_energy_J_by_device, other.machine_energy_J_by_device, -2.0)",  # noqa: E501
+            "energy = _added(self.energy_J_by_device, other.energy_J_by_device, sign=-2.0)",
+        ),
+        SIGN_ONLY,
+    ),
+    Explained(
+        "lightning_carbon/reading.py",
+        "_added_attribution",
+        (
+            "return dict(first if sign <= 0 else (first or second))",
+            "return dict(first if sign < 1 else (first or second))",
+        ),
+        SIGN_ONLY,
+    ),
+    Explained(
+        "lightning_carbon/reading.py",
+        "_added_attribution",
+        (
+            "sum(energy.get(d, None) for d in devices) / machine_J",
+            "sum(energy.get(d, ) for d in devices) / machine_J",
+            "sum(energy.get(d, 1.0) for d in devices) / machine_J",
+            "machine_J = sum(machine.get(d, None) for d in devices)",
+            "machine_J = sum(machine.get(d, ) for d in devices)",
+            "machine_J = sum(machine.get(d, 1.0) for d in devices)",
+            'job_cpu_s = max(first.get("job_cpu_s", 1.0) + sign * second.get("job_cpu_s", 0.0), 0.0)',  # noqa: E501
+            'job_cpu_s = max(first.get("job_cpu_s", 0.0) + sign * second.get("job_cpu_s", 1.0), 0.0)',  # noqa: E501
+            'first.get("node_busy_cpu_s", 1.0) + sign * second.get("node_busy_cpu_s", 0.0), 0.0',
+            'first.get("node_busy_cpu_s", 0.0) + sign * second.get("node_busy_cpu_s", 1.0), 0.0',
+        ),
+        "out of reach: defaults of hand-made records only. A split device is always in the "
+        "reading's energy (the meter reads every device in every snapshot), and a record that "
+        "splits devices always has its CPU seconds (attribution_record writes them); one that "
+        "splits none (tested) never shows them",
+    ),
     Explained(
         "lightning_carbon/predict.py",
         "forecast",
-        "steady = list(epochs[1:]) if len(epochs) >= 2 else list(epochs[:2])",
+        ("steady = list(epochs[1:]) if len(epochs) >= 2 else list(epochs[:2])",),
         f"{EQUIVALENT}: the branch runs with fewer than 2 epochs, where [:1] and [:2] are equal",
     ),
 )
@@ -180,6 +253,72 @@ def _pyproject(area: Area, files: list[str]) -> str:
     return (ROOT / "pyproject.toml").read_text() + "\n".join(mutmut) + "\n"
 
 
+def _lift_decorators(path: Path) -> list[str]:
+    """Apply the ``LIFTED`` decorators of ``path``'s functions and methods after their
+    definition instead of above it (same objects once the module is imported); returns the
+    names of the cached ones (``functools.cache``). A getter whose name other decorators use
+    (``x.setter``) stays as it is."""
+    source = path.read_text()
+    lines = source.splitlines(keepends=True)
+    dropped: set[int] = set()
+    rebinds: list[str] = []
+    cached: list[str] = []
+
+    def visit(body: list[ast.stmt], owner: str | None) -> None:
+        used = {ast.unparse(d) for n in body for d in getattr(n, "decorator_list", [])}
+        for node in body:
+            if isinstance(node, ast.ClassDef) and owner is None:
+                visit(node.body, node.name)
+            if not isinstance(node, ast.FunctionDef) or not node.decorator_list:
+                continue
+            names = [ast.unparse(d) for d in node.decorator_list]
+            if any(n not in LIFTED for n in names) or any(
+                u.startswith(f"{node.name}.") for u in used
+            ):
+                continue
+            for decorator in node.decorator_list:
+                dropped.update(range(decorator.lineno, decorator.end_lineno + 1))
+            target = f"{owner}.{node.name}" if owner else node.name
+            value = f"{owner}.__dict__[{node.name!r}]" if owner else node.name
+            for name in reversed(names):
+                value = f"{name}({value})"
+            rebinds.append(f"{target} = {value}\n")
+            if "functools.cache" in names:
+                cached.append(target)
+
+    visit(ast.parse(source).body, None)
+    if rebinds:
+        kept = [line for number, line in enumerate(lines, 1) if number not in dropped]
+        path.write_text(
+            "".join(kept) + "\n\n# decorators applied here for mutmut\n" + "".join(rebinds)
+        )
+    return cached
+
+
+def _clear_caches_before_each_test(conftest: Path, cached: dict[str, list[str]]) -> None:
+    """mutmut forks each mutant's process from the one that ran the tests unmutated: a cache
+    filled there would hand the mutant the original's results. The copy's tests empty the
+    caches of the mutated modules first."""
+    if not any(cached.values()):
+        return
+    body = [
+        f"    importlib.import_module({module!r}).{name}.cache_clear()"
+        for module, names in cached.items()
+        for name in names
+    ]
+    fixture = [
+        "",
+        "",
+        "@pytest.fixture(autouse=True)",
+        "def _mutmut_empty_caches():  # added by benchmarks/mutation.py",
+        "    import importlib",
+        "",
+        *body,
+        "",
+    ]
+    conftest.write_text(conftest.read_text() + "\n".join(fixture))
+
+
 def _prepare(area: Area, work: Path) -> list[str]:
     """A fresh copy of the package and the tests in ``work``; returns the files to mutate."""
     if work.exists():
@@ -188,9 +327,9 @@ def _prepare(area: Area, work: Path) -> list[str]:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for folder in ("lightning_carbon", "tests"):
         shutil.copytree(ROOT / folder, work / folder, ignore=ignore)
-    files = sorted(
-        str(path.relative_to(ROOT)) for pattern in area.files for path in ROOT.glob(pattern)
-    )
+    files = _files(area)
+    cached = {path[:-3].replace("/", "."): _lift_decorators(work / path) for path in files}
+    _clear_caches_before_each_test(work / "tests" / "conftest.py", cached)
     (work / "pyproject.toml").write_text(_pyproject(area, files))
     return files
 
@@ -229,17 +368,23 @@ def _collect(name: str, work: Path, files: list[str]) -> list[Mutant]:
                 if mutant.status not in ("killed", "timeout", "segfault"):
                     mutant.diff = get_diff_for_mutant(key, path=path)
                     mutant.mutated = _mutated_lines(mutant.diff)
-                    mutant.explained = next(
-                        (
-                            e
-                            for e in EXPLAINED
-                            if (e.path, e.function, e.mutated)
-                            == (path, mutant.function, mutant.mutated)
-                        ),
-                        None,
-                    )
+                    mutant.explained = next((e for e in EXPLAINED if e.matches(mutant)), None)
                 mutants.append(mutant)
     return mutants
+
+
+def _files(area: Area) -> list[str]:
+    return sorted(str(p.relative_to(ROOT)) for pattern in area.files for p in ROOT.glob(pattern))
+
+
+def report_area(name: str, out: Path) -> Score:
+    """The results of the last run of one area, read again from its copy in ``out``."""
+    score = Score(name)
+    if not (out / name / "mutants").is_dir():
+        score.crashed = f"no earlier run in {out / name}"
+        return score
+    score.mutants = _collect(name, out / name, _files(AREAS[name]))
+    return score
 
 
 def run_area(name: str, out: Path, workers: int) -> Score:
@@ -294,6 +439,7 @@ def _table(scores: list[Score]) -> str:
 
 def _report(scores: list[Score]) -> str:
     parts = []
+    seen: set[tuple[int, str]] = set()
     for s in scores:
         if s.crashed:
             parts.append(f"\n### {s.area}: crashed\n\n{s.crashed}")
@@ -303,23 +449,23 @@ def _report(scores: list[Score]) -> str:
         parts.append(f"\n### {s.area}: {len(open_)} unexplained, {len(explained)} explained")
         for m in open_:
             parts.append(f"\n{m.status}: {m.function}  ({m.name})\n{m.diff}")
-        for m in explained:
-            parts.append(f"- {m.path} {m.function}: `{m.mutated}`: {m.explained.why}")
-    ran = {s.area for s in scores if not s.crashed}
-    matched = {id(m.explained) for s in scores for m in s.mutants if m.explained}
+        for e in dict.fromkeys(m.explained for m in explained):
+            mine = [m for m in explained if m.explained is e]
+            parts.append(f"- {e.path} {e.function}, {len(mine)} mutant(s): {e.why}")
+            parts.extend(f"    `{m.mutated}`" for m in mine)
+            seen.update((id(e), ANY if ANY in e.mutated else m.mutated) for m in mine)
+    ran = {path for s in scores if not s.crashed for path in _files(AREAS[s.area])}
     stale = [
-        e for e in EXPLAINED if id(e) not in matched and any(e.path in AREAS_FILES[a] for a in ran)
+        (e, line)
+        for e in EXPLAINED
+        if e.path in ran
+        for line in e.mutated
+        if (id(e), line) not in seen
     ]
     if stale:
         parts.append("\n### Stale explanations (no survivor matches them any more)")
-        parts.extend(f"- {e.path} {e.function}: `{e.mutated}`" for e in stale)
+        parts.extend(f"- {e.path} {e.function}: `{line}`" for e, line in stale)
     return "\n".join(parts)
-
-
-AREAS_FILES = {
-    name: {str(p.relative_to(ROOT)) for g in area.files for p in ROOT.glob(g)}
-    for name, area in AREAS.items()
-}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -328,12 +474,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="mutants judged at once")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "mutation")
     parser.add_argument("--quick", action="store_true", help="only the smallest area (predict)")
+    parser.add_argument(
+        "--report-only", action="store_true", help="print the last run's results again"
+    )
     args = parser.parse_args(argv)
     names = ["predict"] if args.quick else args.area or list(AREAS)
     args.out.mkdir(parents=True, exist_ok=True)
 
     scores = []
     for name in names:
+        if args.report_only:
+            scores.append(report_area(name, args.out))
+            continue
         print(f"== {name}: mutating {', '.join(AREAS[name].files)}", flush=True)
         score = run_area(name, args.out, args.workers)
         print(
@@ -343,10 +495,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         scores.append(score)
 
     table, report = _table(scores), _report(scores)
+    (args.out / "mutation.md").write_text(f"{table}\n{report}\n")
     print("\n## Mutation score (mutmut; killed / all mutants)\n")
     print(table)
     print(report)
-    (args.out / "mutation.md").write_text(f"{table}\n{report}\n")
     return 1 if any(s.crashed for s in scores) else 0
 
 
