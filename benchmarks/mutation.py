@@ -65,7 +65,13 @@ AREAS: dict[str, Area] = {
         ),
     ),
     "meter": Area(
-        ("lightning_carbon/meter.py",), ("tests/test_meter.py", "lightning_carbon/meter.py")
+        ("lightning_carbon/meter.py",),
+        (
+            "tests/test_meter.py",
+            "tests/test_sensors_attribution.py",
+            "tests/test_run.py",
+            "lightning_carbon/meter.py",
+        ),
     ),
     "reading": Area(
         ("lightning_carbon/reading.py",),
@@ -125,11 +131,65 @@ class Explained:
 
 ANY = "*"
 EQUIVALENT = "equivalent"
+STACKLEVEL = (
+    "out of reach: a warning's stacklevel picks the caller line it names; mutmut's trampolines "
+    "add frames in the mutated copy, so no test can pin it there"
+)
 SIGN_ONLY = (
     f"{EQUIVALENT}: sums and differences of readings pass sign +1 (plus) or -1 (minus), and "
     "only the sign is looked at"
 )
 EXPLAINED: tuple[Explained, ...] = (
+    Explained(
+        "lightning_carbon/meter.py",
+        "EnergyMeter.__init__",
+        (
+            'self._next_sharing_check_s = float("-INF")',
+            "self._next_sharing_check_s = None",
+            "self._started = None",
+            "self._closed = None",
+        ),
+        f"{EQUIVALENT}: float('-INF') is -inf; start() checks sharing, which sets the next "
+        "check, before any window can end; the flags are only tested for truth",
+    ),
+    Explained(
+        "lightning_carbon/meter.py",
+        "EnergyMeter._attributed",
+        ('method = "machine" if (split) and False else self._attribution.method',),
+        f"{EQUIVALENT}: node-wide devices go unsplit only when the method is 'machine' or CPU "
+        "times failed, which sets the method to 'machine' (tested)",
+    ),
+    Explained(
+        "lightning_carbon/meter.py",
+        "EnergyMeter._check_sharing",
+        ('pids = ""',),
+        f"{EQUIVALENT}: no PIDs, like unknown ones, make no device shared",
+    ),
+    Explained(
+        "lightning_carbon/meter.py",
+        "EnergyMeter._reading",
+        (
+            "d: max(end.energy_J_by_device[d] - begin.energy_J_by_device.get(d, None), 0.0)",
+            "d: max(end.energy_J_by_device[d] - begin.energy_J_by_device.get(d, ), 0.0)",
+            "d: max(end.energy_J_by_device[d] - begin.energy_J_by_device.get(d, 1.0), 0.0)",
+        ),
+        f"{EQUIVALENT}: only devices in the window's first snapshot are read, so the default "
+        "is never used",
+    ),
+    *(
+        Explained(
+            "lightning_carbon/meter.py",
+            function,
+            (f"stacklevel={level + 1},", f"removed: stacklevel={level},"),
+            STACKLEVEL,
+        )
+        for function, level in (
+            ("EnergyMeter._check_sharing", 3),
+            ("EnergyMeter._cpu_times", 4),
+            ("EnergyMeter._drop", 2),
+            ("EnergyMeter._synchronize_or_stop", 3),
+        )
+    ),
     Explained(
         "lightning_carbon/reading.py",
         "_added",
@@ -345,11 +405,20 @@ def _inside(folder: Path) -> Iterator[None]:
 
 
 def _mutated_lines(diff: str) -> str:
-    return " / ".join(
-        line[1:].strip()
-        for line in diff.splitlines()
-        if line.startswith("+") and not line.startswith("+++")
-    )
+    """The lines a mutant put in, stripped and joined by `` / ``; for a mutant that only took
+    something out, ``removed:`` and the lines it took out."""
+
+    def changed(sign: str) -> list[str]:
+        return [
+            line[1:].strip()
+            for line in diff.splitlines()
+            if line.startswith(sign) and not line.startswith(sign * 3)
+        ]
+
+    added = changed("+")
+    if any(re.search(r"\w", line) for line in added):
+        return " / ".join(added)
+    return "removed: " + " / ".join(line for line in changed("-") if re.search(r"\w", line))
 
 
 def _collect(name: str, work: Path, files: list[str]) -> list[Mutant]:
@@ -394,6 +463,9 @@ def run_area(name: str, out: Path, workers: int) -> Score:
     files = _prepare(area, work)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # each mutant runs in a process forked from one that ran the tests: OpenMP's threads do
+    # not survive a fork, and torch's next parallel loop would spin until the CPU limit
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     log = out / f"{name}.log"
     start_s = time.perf_counter()
     with log.open("w") as stream:
