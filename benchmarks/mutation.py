@@ -91,7 +91,10 @@ AREAS: dict[str, Area] = {
         ("lightning_carbon/predict.py",),
         ("tests/test_predict.py", *_RUN_TESTS, "lightning_carbon/predict.py"),
     ),
-    "records": Area(("lightning_carbon/records.py",), (*_RUN_TESTS, "lightning_carbon/records.py")),
+    "records": Area(
+        ("lightning_carbon/records.py",),
+        ("tests/test_records.py", *_RUN_TESTS, "lightning_carbon/records.py"),
+    ),
     "footprint": Area(
         ("lightning_carbon/footprint.py",),
         (
@@ -139,7 +142,59 @@ SIGN_ONLY = (
     f"{EQUIVALENT}: sums and differences of readings pass sign +1 (plus) or -1 (minus), and "
     "only the sign is looked at"
 )
+UTF8_LOCALE = (
+    f"{EQUIVALENT} here: Python's text encoding is UTF-8 on this machine (and in the C locale "
+    "since PEP 538/540), and 'UTF-8' is the same codec; the explicit utf-8 is for other "
+    "locales, which a test process cannot switch to"
+)
 EXPLAINED: tuple[Explained, ...] = (
+    Explained(
+        "lightning_carbon/footprint.py",
+        "_Comparison.at",
+        (
+            'unit, value = next(((u, count * per) for u, per in self.units if count * per >= 1), ("XXXX", 0))',  # noqa: E501
+        ),
+        f"{EQUIVALENT}: the unit of a count of 0 is never shown (below 1 of the smallest unit)",
+    ),
+    Explained(
+        "lightning_carbon/records.py",
+        "RunRecords._write_atomically",
+        (
+            'partial = path.with_suffix(path.suffix + "XX.tmpXX")',
+            'partial = path.with_suffix(path.suffix + ".TMP")',
+        ),
+        f"{EQUIVALENT}: the temporary file is renamed over the record at once; its name is "
+        "never seen (the tests check that none is left)",
+    ),
+    Explained(
+        "lightning_carbon/records.py",
+        "RunRecords._write_atomically",
+        (
+            'text if not text or text.endswith("\\n") else text + "\\n", encoding=None',
+            'text if not text or text.endswith("\\n") else text + "\\n", )',
+            'text if not text or text.endswith("\\n") else text + "\\n", encoding="UTF-8"',
+        ),
+        UTF8_LOCALE,
+    ),
+    Explained(
+        "lightning_carbon/records.py",
+        "RunRecords.append_epoch",
+        (
+            'with self.epochs_path.open("a", encoding=None) as stream:',
+            'with self.epochs_path.open("a", ) as stream:',
+            'with self.epochs_path.open("a", encoding="UTF-8") as stream:',
+        ),
+        UTF8_LOCALE,
+    ),
+    Explained(
+        "lightning_carbon/records.py",
+        "RunRecords.read_epochs",
+        (
+            "for line in self.epochs_path.read_text(encoding=None).splitlines():",
+            'for line in self.epochs_path.read_text(encoding="UTF-8").splitlines():',
+        ),
+        UTF8_LOCALE,
+    ),
     Explained(
         "lightning_carbon/meter.py",
         "EnergyMeter.__init__",
