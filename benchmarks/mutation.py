@@ -149,6 +149,95 @@ UTF8_LOCALE = (
 )
 EXPLAINED: tuple[Explained, ...] = (
     Explained(
+        "lightning_carbon/run_totals.py",
+        "RunTotals.__init__",
+        (
+            'self._segment_epochs: EnergyReading | None = ""',
+            'self._outside_index: int | None = ""',
+            "self._priced_until_utc = None",
+            'self._priced_until_utc = "XXXX"',
+            "self._outside_duration_added = None",
+            "self._outside_duration_added = 1.0",
+            'self.latest_forecast: Forecast | None = ""',
+            "self.run_done = None",
+        ),
+        f"{EQUIVALENT}: begin_segment() sets the segment's state before any epoch is added "
+        "(a fit always begins one); the forecast and the flag are only tested for truth",
+    ),
+    Explained(
+        "lightning_carbon/run_totals.py",
+        "RunTotals.begin_segment",
+        ("self.run_done = None",),
+        f"{EQUIVALENT}: the flag is only tested for truth",
+    ),
+    *(
+        Explained(
+            "lightning_carbon/run_totals.py",
+            function,
+            tuple(line.replace("NAME", name) for name in names for line in lines),
+            f"{EQUIVALENT}: the name of an internal sum of readings is never read",
+        )
+        for function, lines, names in (
+            (
+                "_sum_readings",
+                ("total = EnergyReading(None, 0.0, {}, {}, {})",),
+                ("",),
+            ),
+            (
+                "RunTotals._section",
+                (
+                    'reading = _sum_readings([EnergyReading.from_dict(r["reading"]) for r in '
+                    "records], NAME)",
+                ),
+                ('"PART"', "None", '"XXpartXX"'),
+            ),
+            (
+                "RunTotals.running",
+                ("since = fit_so_far.minus(_sum_readings(counted, NAME))",),
+                ("None", '"XXcountedXX"', '"COUNTED"'),
+            ),
+            (
+                "RunTotals.summary",
+                (
+                    'every = _sum_readings([EnergyReading.from_dict(r["reading"]) for r in '
+                    "self.records], NAME)",
+                ),
+                ("None", '"XXallXX"', '"ALL"'),
+            ),
+        )
+    ),
+    Explained(
+        "lightning_carbon/run_totals.py",
+        "RunTotals._update_outside",
+        (
+            '"reading": EnergyReading(None, 0.0, {}, {}, {}).to_dict(),',
+            '"reading": EnergyReading(OUTSIDE_EPOCHS, 0.0, {}, None, {}).to_dict(),',
+            '"reading": EnergyReading(OUTSIDE_EPOCHS, 1.0, {}, {}, {}).to_dict(),',
+        ),
+        f"{EQUIVALENT}: the new record's empty reading is replaced at once; its duration only "
+        "reaches the first epoch of a segment, whose cost leaves the gap out",
+    ),
+    Explained(
+        "lightning_carbon/run_totals.py",
+        "RunTotals._training_section",
+        (
+            'if not fit and "XXfitXX" not in self.stages:',
+            'if not fit and "FIT" not in self.stages:',
+        ),
+        f"{EQUIVALENT}: a finished fit always has its outside-epochs record, so 'no fit "
+        "records' implies 'fit' is not among the stages",
+    ),
+    Explained(
+        "lightning_carbon/run_totals.py",
+        "_qualified",
+        (
+            'attribution["devices"] = [f"node{node}/{d}" for d in attribution.get("devices", None)]',  # noqa: E501
+            'attribution["devices"] = [f"node{node}/{d}" for d in attribution.get("devices", )]',
+        ),
+        "out of reach: every attribution record has its devices (attribution_record writes "
+        "them, and an empty attribution is left as it is); the default guards hand-made ones",
+    ),
+    Explained(
         "lightning_carbon/footprint.py",
         "_Comparison.at",
         (

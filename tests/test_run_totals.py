@@ -543,6 +543,7 @@ def test_a_resumed_fit_with_epochs_left_is_not_done():
     assert totals.run_done
     resumed = RunTotals(resolve_pue(None))
     resumed.load_state_dict(json.loads(json.dumps(totals.state_dict())))
+    assert not resumed.run_done  # unknown until its next epoch
     resumed.begin_segment()  # the run was given more epochs
     assert not resumed.run_done
     findings = resumed.budget_findings(budget_kwh=130 / KWH, budget_gco2e=None)
@@ -736,8 +737,10 @@ def test_a_version_1_checkpoint_has_no_missing_devices_and_steps_from_zero():
         "reading": _reading("train_epoch", 1.0, 0.0).to_dict(),
     }
     totals = RunTotals(resolve_pue(None))
+    started_utc = totals.started_utc
     totals.load_state_dict({"version": 1, "epochs": [old]})
     assert totals.records[0]["batches"] == 0
+    assert totals.started_utc == started_utc  # an old checkpoint did not keep it
     summary = totals.summary(
         intensity=IntensityChoice(GRID, None), precision="32", sensors=[], world_size=1, num_nodes=1
     )
