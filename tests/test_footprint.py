@@ -13,6 +13,7 @@ from lightning_carbon.footprint import (
     Equivalent,
     Pue,
     car_km,
+    emissions,
     equivalents,
     footprint,
     format_mass,
@@ -208,3 +209,18 @@ def test_factors_marked_unverified_are_left_out(monkeypatch):
         footprint_module._factors.cache_clear()  # the real table again for later tests
     assert "streaming video" not in whats and "one tree absorbing CO2" in whats
     assert "smartphone_charge" not in factors
+
+
+def test_an_equivalent_counts_from_exactly_one_to_under_100_000():
+    # 36 g is exactly 1 h of video; 3.6 t exactly 100 000 h, too many to picture
+    assert [(e.unit, e.value) for e in equivalents(36.0) if e.what == "streaming video"] == [
+        ("h", 1.0)
+    ]
+    assert [e for e in equivalents(3.6e6) if e.what == "streaming video"] == []
+    assert [e.value for e in equivalents(3.6e6 - 36.0) if e.what == "streaming video"] == [99_999.0]
+
+
+def test_emissions_prices_at_a_given_intensity_over_the_country():
+    result = emissions(2.0, country="DNK", carbon_intensity=150.0, pue=1.5)
+    assert result.gco2e == pytest.approx(450.0)
+    assert result.intensity.gco2_per_kWh == 150.0

@@ -1,3 +1,4 @@
+import os
 import threading
 import time
 import warnings
@@ -7,6 +8,7 @@ import torch
 
 from lightning_carbon import EnergyMeter
 from lightning_carbon.reading import EnergyReading
+from lightning_carbon.sensors.base import SensorUnavailable
 from tests.fakes import FakeClock, ScriptedSensor
 
 
@@ -144,14 +146,27 @@ def test_poller_polls_only_sensors_that_ask_and_stops_on_close():
     assert not any(t.name == "lightning-carbon-poller" for t in threading.enumerate())
 
 
+class _TickingClock(FakeClock):
+    """Moves 1 s each time it is read, and lets the other threads run right after."""
+
+    def __call__(self) -> float:
+        self.advance(1.0)
+        now_s = self.now_s
+        time.sleep(0)  # a switch here splits a snapshot unless the meter holds its lock
+        return now_s
+
+
 def test_concurrent_windows_from_threads_are_consistent():
-    clock = FakeClock()
-    meter = _meter(clock, ScriptedSensor("cpu", "cpu", clock, power_W=1.0)).start()
+    # each snapshot reads the sensor (1 tick) then the clock (1 tick): 10 W x its duration is
+    # a window's energy exactly when no other thread's reads fall inside one of its snapshots
+    clock = _TickingClock()
+    meter = _meter(clock, ScriptedSensor("cpu", "cpu", clock, power_W=10.0)).start()
+    readings = {}
 
     def work(i):
         for j in range(50):
             meter.begin(f"w{i}-{j}")
-            meter.end(f"w{i}-{j}")
+            readings[f"w{i}-{j}"] = meter.end(f"w{i}-{j}")
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
     for t in threads:
@@ -159,6 +174,10 @@ def test_concurrent_windows_from_threads_are_consistent():
     for t in threads:
         t.join()
     meter.close()
+    assert sorted(readings) == sorted(f"w{i}-{j}" for i in range(4) for j in range(50))
+    assert [name for name, r in readings.items() if r.name != name] == []
+    assert [r.duration_s for r in readings.values() if r.energy_J != 10.0 * r.duration_s] == []
+    assert min(r.duration_s for r in readings.values()) >= 2.0  # its own end snapshot
 
 
 def test_reading_round_trips_through_dict_and_adds():
@@ -192,6 +211,391 @@ def test_context_manager_meters_a_real_cpu_training_loop(tmp_path):
     reading = meter.result
     assert reading.duration_s > 0
     assert set(reading.energy_J_by_component) == {"cpu", "dram"}
-    assert reading.energy_J_by_component["dram"] > 0  # installed memory x W/GB x time
+    # the machine's DRAM draws installed memory x W/GB whether busy or not; the job gets its
+    # share of the busy CPU time (0 when a short window saw no busy tick)
+    assert reading.machine_energy_J_by_component["dram"] > 0
+    assert reading.energy_J_by_device["dram"] == pytest.approx(
+        reading.machine_energy_J_by_device["dram"] * reading.attribution["share"]
+    )
     assert reading.provenance == "estimated"  # an empty powercap tree: no RAPL
     assert {c.component for c in meter.choices} >= {"cpu", "dram"}
+
+
+# --- what the meter passes on, remembers and says ---------------------------------------------
+
+
+def test_a_discovering_meter_hands_its_arguments_to_discovery(monkeypatch, tmp_path):
+    from lightning_carbon.sensors import discovery
+    from lightning_carbon.sensors.machine import Machine
+
+    asked = {}
+    clock = FakeClock()
+    scope_busy_s = lambda: 7.0  # noqa: E731
+
+    class _Scope:
+        busy_s = staticmethod(scope_busy_s)
+
+    def _discover(**kwargs):
+        asked.update(kwargs)
+        return discovery.Discovery([ScriptedSensor("cpu", "cpu", clock)], [], _Scope())
+
+    monkeypatch.setattr(discovery, "discover", _discover)
+    machine = Machine(cpuinfo_path=str(tmp_path / "cpuinfo"))
+    meter = EnergyMeter(
+        gpu_indices=[1],
+        node_level=False,
+        cpu_tdp_w=95.0,
+        powercap_root="/nowhere",
+        machine=machine,
+        clock=clock,
+    ).start()
+    assert asked == {
+        "gpu_indices": [1],
+        "node_level": False,
+        "cpu_tdp_w": 95.0,
+        "powercap_root": "/nowhere",
+        "machine": machine,
+    }
+    assert meter.attribution.node_busy_s is scope_busy_s
+    meter.close()
+
+
+def test_a_given_busy_time_is_kept_over_the_discovered_scope(monkeypatch):
+    from lightning_carbon.sensors import discovery
+    from lightning_carbon.sensors.attribution import Attribution
+
+    class _Scope:
+        busy_s = staticmethod(lambda: 7.0)
+
+    own = lambda: 3.0  # noqa: E731
+    monkeypatch.setattr(discovery, "discover", lambda **_: discovery.Discovery([], [], _Scope()))
+    meter = EnergyMeter(attribution=Attribution(node_busy_s=own)).start()
+    assert meter.attribution.node_busy_s is own
+    monkeypatch.setattr(discovery, "discover", lambda **_: discovery.Discovery([], [], None))
+    assert EnergyMeter().start().attribution.node_busy_s is None
+
+
+def test_node_wide_sensors_split_by_the_machines_busy_time_by_default(tmp_path):
+    from tests.fake_machine import FakeMachine
+
+    node = FakeMachine(tmp_path, cpus=2)
+    cpu = ScriptedSensor("cpu", "cpu", node.clock, power_W=20.0, provenance="estimated")
+    cpu.node_wide = True
+    meter = EnergyMeter([cpu], clock=node.clock, synchronize=None, machine=node.machine())
+    meter.start()
+    before_s = meter.attribution.node_busy_s()
+    node.run(10.0, busy=0.25)
+    assert meter.attribution.node_busy_s() - before_s == pytest.approx(5.0)  # 2 CPUs x 25 %
+    meter.close()
+
+
+def test_given_sensors_are_described_by_their_own_words():
+    clock = FakeClock()
+    gpu = ScriptedSensor("gpu:0", "gpu", clock, power_W=100.0)
+    bare = ScriptedSensor("dram", "dram", clock, provenance="estimated")
+    bare.description = ""
+    meter = _meter(clock, gpu, bare)
+    assert meter.choices == [] and meter.result is None
+    meter.start()
+    assert [(c.component, c.device, c.provenance, c.line) for c in meter.choices] == [
+        ("gpu", "gpu:0", "measured", "gpu:0: scripted 100 W (measured)"),
+        ("dram", "dram", "estimated", "dram"),
+    ]
+    assert meter.describe() == "gpu:0: scripted 100 W (measured)\ndram"
+    meter.close()
+
+
+def test_a_meter_closed_before_it_started_cannot_start():
+    meter = EnergyMeter([])
+    meter.close()
+    with pytest.raises(RuntimeError, match=r"^this EnergyMeter is closed; create a new one$"):
+        meter.start()
+    started = EnergyMeter([], synchronize=lambda: None).start()
+    started.close()
+    with pytest.raises(RuntimeError, match=r"^this EnergyMeter is closed$"):
+        started.end("w")
+
+
+def test_peek_reads_an_open_window_and_names_what_is_open():
+    clock = FakeClock()
+    meter = _meter(clock, ScriptedSensor("cpu", "cpu", clock, power_W=10.0)).start()
+    meter.begin("epoch")
+    clock.advance(2.0)
+    peeked = meter.peek("epoch")
+    assert (peeked.name, peeked.energy_J, meter.is_open("epoch")) == ("epoch", 20.0, True)
+    with pytest.raises(ValueError, match=r"^window 'x' is not open \(open: \['epoch'\]\)$"):
+        meter.peek("x")
+    meter.close()
+
+
+def test_windows_carry_the_utc_times_of_their_edges(monkeypatch):
+    from datetime import datetime
+
+    from lightning_carbon import meter as meter_module
+
+    now = meter_module._utc_now()
+    assert datetime.fromisoformat(now).utcoffset().total_seconds() == 0.0
+    assert len(now.split("T")[1].split("+")[0]) == len("12:00:00.000")  # milliseconds
+    stamps = iter(["t0", "t1"])
+    monkeypatch.setattr(meter_module, "_utc_now", lambda: next(stamps))
+    clock = FakeClock()
+    meter = _meter(clock, ScriptedSensor("cpu", "cpu", clock)).start()
+    meter.begin("w")
+    reading = meter.end("w")
+    assert (reading.start_utc, reading.end_utc) == ("t0", "t1")
+
+
+def test_a_gpu_meter_synchronises_before_every_read(monkeypatch):
+    from lightning_carbon import meter as meter_module
+
+    calls = []
+    monkeypatch.setattr(meter_module, "_cuda_synchronize", lambda: calls.append("cuda"))
+    clock = FakeClock()
+    gpu = EnergyMeter([ScriptedSensor("gpu:0", "gpu", clock)], clock=clock).start()
+    gpu.begin("w")
+    gpu.end("w")
+    assert calls == ["cuda", "cuda"]
+    cpu = EnergyMeter([ScriptedSensor("cpu", "cpu", clock)], clock=clock).start()
+    cpu.begin("w")
+    cpu.end("w")
+    assert calls == ["cuda", "cuda"]
+    own = EnergyMeter(
+        [ScriptedSensor("gpu:0", "gpu", clock)], clock=clock, synchronize=lambda: calls.append(1)
+    ).start()
+    own.begin("w")
+    assert calls == ["cuda", "cuda", 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        empty = EnergyMeter([], clock=clock).start()
+        empty.begin("w")
+        empty.end("w")
+
+
+def test_a_cuda_that_was_never_initialised_is_not_synchronised(monkeypatch):
+    import torch
+
+    from lightning_carbon.meter import _cuda_synchronize
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: calls.append(1))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    _cuda_synchronize()
+    assert calls == []
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    _cuda_synchronize()
+    assert calls == [1]
+
+
+def test_a_failing_synchronize_is_dropped_with_one_warning():
+    clock = FakeClock()
+    calls = []
+
+    def _fail():
+        calls.append(1)
+        raise RuntimeError("no device")
+
+    meter = EnergyMeter([ScriptedSensor("cpu", "cpu", clock)], clock=clock, synchronize=_fail)
+    meter.start()
+    message = r"^lightning-carbon: device synchronize failed \(no device\); windows are read "
+    with pytest.warns(RuntimeWarning, match=message + "without it from now on$") as caught:
+        meter.begin("w")
+        meter.end("w")
+    assert len(caught) == 1 and calls == [1]
+
+
+def test_a_sensor_that_fails_to_start_or_close_is_dropped_with_its_reason():
+    clock = FakeClock()
+
+    class _Broken(ScriptedSensor):
+        def start(self):
+            raise SensorUnavailable("no counter")
+
+    class _Sticky(ScriptedSensor):
+        def close(self):
+            raise OSError("busy")
+
+    broken = _Broken("gpu:0", "gpu", clock)
+    sticky = _Sticky("cpu", "cpu", clock)
+    message = r"^lightning-carbon: sensor gpu:0 failed \(no counter\); it is no longer read, "
+    with pytest.warns(RuntimeWarning, match=message + "the other sensors keep going$"):
+        meter = _meter(clock, broken, sticky).start()
+    assert meter.sensors == [sticky]
+    assert meter.dropped == {"gpu:0": "SensorUnavailable: no counter"}
+    with pytest.warns(RuntimeWarning, match=r"sensor cpu failed \(busy\)"):
+        meter.close()
+    assert meter.dropped == {"gpu:0": "SensorUnavailable: no counter", "cpu": "OSError: busy"}
+
+
+def test_a_sensor_whose_poll_fails_is_dropped():
+    clock = FakeClock()
+
+    class _Flaky(ScriptedSensor):
+        def poll(self):
+            raise OSError("gone")
+
+    flaky = _Flaky("gpu:0", "gpu", clock, poll_interval_s=0.001)
+    with pytest.warns(RuntimeWarning, match=r"sensor gpu:0 failed \(gone\)"):
+        meter = _meter(clock, flaky).start()
+        clock.advance(1.0)  # polls are due on the meter's clock
+        deadline = time.monotonic() + 5.0
+        while not meter.dropped and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert meter.dropped == {"gpu:0": "OSError: gone"}
+    meter.close()
+
+
+def test_the_poller_keeps_the_meters_clock():
+    clock = FakeClock()
+    polled = ScriptedSensor("cpu:package-0", "cpu", clock, poll_interval_s=0.01)
+    meter = _meter(clock, polled).start()
+    time.sleep(0.1)
+    assert polled.polls == 0  # the meter's clock has not moved: nothing is due
+    clock.advance(1.0)
+    deadline = time.monotonic() + 5.0
+    while polled.polls == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    meter.close()
+    assert polled.polls >= 1
+
+
+def test_the_short_window_note_says_why():
+    clock = FakeClock()
+    meter = _meter(clock, ScriptedSensor("gpu:0", "gpu", clock, power_W=100.0)).start()
+    meter.begin("tiny")
+    clock.advance(0.25)
+    assert meter.end("tiny").notes == (
+        "window of 0.250 s is shorter than 1 s: GPU energy counters update every 10-100 ms, "
+        "so treat it as approximate",
+    )
+    meter.begin("one")
+    clock.advance(1.0)
+    assert meter.end("one").notes == ()
+
+
+# --- attribution inside the meter -------------------------------------------------------------
+
+
+class _Scripted:
+    """Job and node CPU seconds to hand out, one pair per snapshot (an ``Exception`` raises)."""
+
+    def __init__(self, *times):
+        self.times = list(times)
+
+    def __call__(self):
+        value = self.times.pop(0)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+
+def _attributed_meter(clock, cpu_times, method="process", shared=None):
+    from lightning_carbon.sensors.attribution import Attribution
+
+    cpu = ScriptedSensor("cpu", "cpu", clock, power_W=20.0, provenance="estimated")
+    cpu.node_wide = True
+    gpu = ScriptedSensor("gpu:0", "gpu", clock, power_W=100.0)
+    gpu.shared = shared
+    attribution = Attribution(method, node_busy_s=lambda: 0.0)
+    attribution.cpu_times = cpu_times
+    return EnergyMeter([gpu, cpu], clock=clock, synchronize=None, attribution=attribution)
+
+
+def test_the_job_gets_its_share_of_node_wide_energy_in_each_window():
+    clock = FakeClock()
+    meter = _attributed_meter(clock, _Scripted((10.0, 40.0), (10.5, 42.0))).start()
+    meter.begin("w")
+    clock.advance(2.0)
+    reading = meter.end("w")
+    assert reading.energy_J_by_device == {"gpu:0": 200.0, "cpu": 10.0}  # 0.5 of 2 CPU s
+    assert reading.machine_energy_J_by_device == {"gpu:0": 200.0, "cpu": 40.0}
+    attribution = dict(reading.attribution)
+    assert attribution.pop("description").startswith("cpu: 25 % of the machine's energy")
+    assert attribution == {
+        "method": "process",
+        "devices": ["cpu"],
+        "share": 0.25,
+        "job_cpu_s": 0.5,
+        "node_busy_cpu_s": 2.0,
+        "root_pids": [os.getpid()],
+    }
+
+
+def test_a_device_labelled_shared_by_its_sensor_is_noted_in_every_split():
+    clock = FakeClock()
+    meter = _attributed_meter(clock, _Scripted((1.0, 2.0), (2.0, 4.0)), shared="a MIG slice")
+    message = r"^lightning-carbon: gpu:0 is shared: a MIG slice; its readings are labelled shared$"
+    with pytest.warns(RuntimeWarning, match=message):
+        meter.start()
+    meter.begin("w")
+    clock.advance(2.0)
+    reading = meter.end("w")
+    assert reading.notes == ("gpu:0 is shared: a MIG slice",)
+    assert reading.attribution["shared_devices"] == {"gpu:0": "a MIG slice"}
+
+
+def test_machine_attribution_of_an_unsplit_window_keeps_the_shared_label():
+    clock = FakeClock()
+    meter = _attributed_meter(clock, _Scripted(), method="machine", shared="a MIG slice")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the shared label's own warning
+        meter.start()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # CPU times are never read
+        meter.begin("w")
+        reading = meter.end("w")
+    assert reading.attribution == {
+        "method": "machine",
+        "devices": ["cpu"],
+        "description": "cpu: the whole machine's energy, not split",
+        "shared_devices": {"gpu:0": "a MIG slice"},
+    }
+
+
+def test_a_gpu_only_meter_splits_nothing_and_says_so():
+    clock = FakeClock()
+    meter = _meter(clock, ScriptedSensor("gpu:0", "gpu", clock, power_W=100.0)).start()
+    meter.begin("w")
+    clock.advance(1.0)
+    assert meter.end("w").attribution == {
+        "method": "process",
+        "devices": [],
+        "description": "no machine-wide device: nothing split (GPUs are per device)",
+    }
+
+
+def test_cpu_times_that_fail_switch_to_the_machines_energy_with_one_warning():
+    clock = FakeClock()
+    meter = _attributed_meter(clock, _Scripted((1.0, 2.0), OSError("no /proc")))
+    meter.start()
+    meter.begin("w")
+    clock.advance(1.0)
+    message = (
+        r"^lightning-carbon: cannot read CPU times to split the machine's energy \(no /proc\); "
+        "the whole machine's energy is reported from now on$"
+    )
+    with pytest.warns(RuntimeWarning, match=message) as caught:
+        reading = meter.end("w")
+    assert len(caught) == 1
+    assert meter.attribution.method == "machine"
+    assert reading.energy_J_by_device == reading.machine_energy_J_by_device
+    assert reading.attribution["method"] == "machine"
+
+
+def test_other_users_of_a_device_are_asked_for_every_10_s_of_windows():
+    clock = FakeClock(0.0)
+    asked = []
+
+    class _Gpu(ScriptedSensor):
+        def device_pids(self):
+            asked.append(clock())
+            raise OSError("no NVML")  # who uses it is a label, never worth a failure
+
+    first = ScriptedSensor("gpu:1", "gpu", clock)
+    first.device_pids = lambda: set()
+    meter = _meter(clock, first, _Gpu("gpu:0", "gpu", clock)).start()
+    for _ in range(4):
+        meter.begin("w")
+        clock.advance(5.0)
+        meter.end("w")
+    assert asked == [0.0, 10.0, 20.0]

@@ -12,6 +12,7 @@ import textwrap
 import pytest
 
 from lightning_carbon import CarbonRun, emissions
+from lightning_carbon import run as run_module
 from lightning_carbon.intensity.table import country_intensity
 from lightning_carbon.run import CarbonBudgetWarning
 from tests.fakes import FakeClock, ScriptedSensor
@@ -49,7 +50,8 @@ def _read(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_a_plain_loop_accounts_for_the_whole_run(tmp_path):
+def test_a_plain_loop_accounts_for_the_whole_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_module, "_DESCRIBED", set())  # said once per process: say it here
     clock = FakeClock()
     messages = []
     run = CarbonRun(

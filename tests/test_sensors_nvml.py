@@ -387,6 +387,8 @@ def _resolved(visible: str | None) -> list[FakeGpu]:
         ("MIG-GPU-2/1/0,0", ["M5", "G0"]),
         # the first invalid entry hides every device after it
         ("1,7,0", ["G1"]),
+        ("0,1,2,3", ["G0", "G1", "G2"]),  # 3 on 3 GPUs: one past the last
+        ("3,0", []),
         ("0,foo,1", ["G0"]),
         ("-1,0", []),
         ("GPU-,1", []),  # ambiguous prefix
