@@ -178,7 +178,8 @@ class EnergyReading:
         attribution = _added_attribution(
             self.attribution, other.attribution, energy, machine, sign=-1.0
         )
-        if attribution.get("method") == "process" and attribution.get("node_busy_cpu_s"):
+        both = self.attribution and other.attribution
+        if both and attribution.get("method") == "process" and attribution.get("node_busy_cpu_s"):
             # shares do not subtract: the rest is split by its own share of the busy CPU time
             share = window_share(attribution["job_cpu_s"], attribution["node_busy_cpu_s"])
             split = set(attribution["devices"])

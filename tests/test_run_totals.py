@@ -431,6 +431,7 @@ def test_the_summary_of_a_whole_run_has_every_field(monkeypatch):
                     "used_kWh": 1728 / KWH,
                     "used_gco2e": fit_g,
                 },
+                "exceeded_kWh": 0.0,  # 1728 J is under 0.001 kWh
             },
             "precision": "bf16-mixed",
             "hardware": {"sensors": [asdict(sensor)], "world_size": 2, "num_nodes": 1},
@@ -532,7 +533,7 @@ def test_a_budget_met_exactly_is_not_passed():
     assert totals.budget_findings(budget_kwh=spent, budget_gco2e=None)[1] == (
         "energy-reached",
         "the energy budget of 0.02 Wh would be passed by the next epoch: 0.02 Wh used, the "
-        "costliest epoch so far used 0.01 Wh.",
+        "costliest epoch so far with the pause after it 0.01 Wh.",
         True,
     )
 
@@ -551,7 +552,7 @@ def test_a_resumed_fit_with_epochs_left_is_not_done():
     assert resumed.load_state_dict({"version": 2}) is None and resumed.records == []
 
 
-def test_without_a_start_time_the_first_gap_is_priced_at_the_epochs_intensity():
+def test_without_a_start_time_the_first_gap_is_priced_from_the_fits_start():
     totals, priced = RunTotals(resolve_pue(PUE)), _Priced()
     totals.begin_segment()
     totals.add_epoch(
@@ -565,7 +566,9 @@ def test_without_a_start_time_the_first_gap_is_priced_at_the_epochs_intensity():
         forecast_from=1,
         outside_intensity=priced,
     )
-    assert priced.windows == [] and totals.records[1]["gco2e"] == pytest.approx(_g(36))
+    # from the merged fit window's own start, so every rank asks the live source alike
+    assert priced.windows == [("2026-01-01T00:00:00+00:00", "2026-01-01T00:00:12+00:00")]
+    assert totals.records[1]["gco2e"] == pytest.approx(_g(36, 200.0))
 
 
 def test_stages_count_their_runs():
@@ -704,7 +707,8 @@ def test_a_fit_without_epochs_is_all_outside_them_with_its_notes():
     totals = RunTotals(resolve_pue(None))
     totals.begin_segment(START)
     fit = replace(_gpu_cpu("fit", 3.0, 30.0, 6.0), notes=("cpu stopped reporting (gone)",))
-    record = totals.finish_fit(fit, intensity=GRID)
+    totals.finish_fit(fit, intensity=GRID)
+    (record,) = totals.records
     assert record["energy_kWh"] == 36 / KWH
     assert record["reading"]["notes"] == ["cpu stopped reporting (gone)"]
     assert record["reading"]["duration_s"] == 3.0
