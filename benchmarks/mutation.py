@@ -51,7 +51,12 @@ class Area:
     tests: tuple[str, ...]
 
 
-_RUN_TESTS = ("tests/test_run.py", "tests/test_run_records.py", "tests/test_run_totals.py")
+_RUN_TESTS = (
+    "tests/test_run.py",
+    "tests/test_run_state.py",
+    "tests/test_run_records.py",
+    "tests/test_run_totals.py",
+)
 AREAS: dict[str, Area] = {
     "sensors": Area(
         ("lightning_carbon/sensors/*.py",),
