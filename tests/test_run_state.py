@@ -119,13 +119,16 @@ def test_the_country_comes_from_the_environment_unless_given(monkeypatch):
     [
         ({"monitor_epochs": True}, "monitor_epochs must be an int >= 1, got True"),
         ({"monitor_epochs": 1.5}, "monitor_epochs must be an int >= 1, got 1.5"),
-        ({"budget_kwh": -1.0}, "budget_kwh"),
-        ({"cpu_tdp_w": 0.0}, "cpu_tdp_w"),
+        ({"budget_kwh": -1.0}, "budget_kwh must be a finite number > 0, got -1.0"),
+        ({"budget_gco2e": 0}, "budget_gco2e must be a finite number > 0, got 0"),
+        ({"cpu_tdp_w": 0.0}, "cpu_tdp_w must be a finite number > 0, got 0.0"),
+        ({"attribution": "node"}, "attribution must be 'process' or 'machine', got 'node'"),
     ],
 )
 def test_each_bad_argument_is_named(kwargs, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+    with pytest.raises(ValueError) as raised:
         CarbonRun(**kwargs)
+    assert str(raised.value) == message
 
 
 def test_a_discovering_run_hands_its_devices_and_tdp_to_discovery(monkeypatch):
@@ -190,8 +193,11 @@ def test_it_says_its_meters_once_per_process_and_the_forecast_once(tmp_path, mon
     said = []
     run = _run(clock, output_dir=tmp_path, info=said.append, monitor_epochs=2, country=None)
     run.start()
+    counts = []
     for index in range(3):
         _epoch(run, clock, index, total=3)
+        counts.append(len(said))
+    assert counts == [2, 3, 3]  # after the second epoch, and only then
     run.finish()
     assert said[0] == f"lightning-carbon: meters:\n{GPU_LINE}\n{CPU_LINE}"
     assert said[1] == f"lightning-carbon: {run.intensity_choice.note}"
@@ -222,9 +228,90 @@ class _Stage(str, enum.Enum):
     TEST = "test"
 
 
+def test_a_plain_run_has_an_unknown_precision_no_name_and_its_sensors(tmp_path):
+    clock = FakeClock()
+    sensors = _sensors(clock)
+    run = _run(clock, output_dir=tmp_path, sensors=sensors)
+    run.start()
+    _epoch(run, clock, 0)
+    run.finish()
+    summary = run.summary
+    assert (summary["precision"], summary["run_name"]) == ("unknown", None)
+    assert summary["hardware"] == {
+        "sensors": [
+            {
+                "component": c,
+                "device": d,
+                "provenance": p,
+                "line": line,
+                "model": None,
+                "shared": None,
+            }
+            for c, d, p, line in (
+                ("gpu", "gpu:0", "measured", GPU_LINE),
+                ("cpu", "cpu", "estimated", CPU_LINE),
+            )
+        ],
+        "world_size": 1,
+        "num_nodes": 1,
+    }
+    assert summary["budget"] == {
+        "budget_kwh": None,
+        "budget_gco2e": None,
+        "on_budget": "warn",
+        "stopped": None,
+    }
+    assert all(sensor.closed for sensor in sensors)
+
+
+def test_outside_a_stage_the_hooks_do_nothing_and_say_nothing():
+    clock = FakeClock()
+    run = _run(clock)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(2):  # before the first stage, and after it
+            run.begin_epoch()
+            run.begin_validation()
+            run.end_validation()
+            assert run.end_epoch(0) is None
+            assert run.running_totals() is None
+            run.start()
+            run.finish()
+
+
+def test_hooks_out_of_order_inside_a_fit_are_ignored(tmp_path):
+    clock = FakeClock()
+    run = _run(clock, output_dir=tmp_path)
+    run.start()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert run.end_epoch(0) is None  # no epoch began
+        run.begin_epoch()
+        clock.advance(1.0)
+        run.begin_epoch()  # a second begin keeps the first one's start
+        clock.advance(1.0)
+        run.batch_done()
+        assert run.end_epoch(0, total_batches=1)["energy/epoch_kWh"] == 240 / KWH
+    run.finish()
+
+
+def test_a_run_whose_sensors_cannot_be_made_warns_once_and_finishes_quietly():
+    def broken(gpus, node_level):
+        raise OSError("no driver")
+
+    run = CarbonRun(sensors=broken, info=lambda m: None)
+    with pytest.warns(RuntimeWarning, match=r"start failed \(OSError: no driver\)"):
+        run.start()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert run.running_totals() is None
+        assert run.finish() is None
+
+
 def test_stages_keep_their_directory_precision_and_name(tmp_path):
     clock = FakeClock()
-    run = _run(clock, output_dir=tmp_path / "a")
+    said = []
+    run = _run(clock, output_dir=tmp_path / "a", info=said.append)
     assert (run.records_directory, run.running_stage, run.should_stop) == (None, None, False)
     assert (run.metrics, run.summary, run.batches_done()) == ({}, None, 0)
     run.start(_Stage.FIT, output_dir=tmp_path / "b", precision="bf16-mixed", run_name="u1")
@@ -237,7 +324,12 @@ def test_stages_keep_their_directory_precision_and_name(tmp_path):
     assert run.running_stage is None
     run.start(_Stage.TEST)
     clock.advance(1.0)
+    said.clear()
     metrics = run.finish(metrics={"test_dice": 0.8})
+    # the closing line: the run's totals so far, the fit's and the test's
+    assert [m.endswith(f" over 2 s; records in {tmp_path / 'b' / 'carbon'}") for m in said] == [
+        True
+    ]
     assert (
         metrics
         == run.metrics
@@ -282,17 +374,24 @@ def test_running_totals_mid_epoch_and_none_outside_a_stage():
 
 def test_a_stage_block_hands_on_its_arguments_and_fails_with_the_error(tmp_path):
     clock = FakeClock()
-    run = _run(clock)
+    said = []
+    run = _run(clock, info=said.append)
     with pytest.raises(ValueError), run.stage("test", output_dir=tmp_path):
         clock.advance(1.0)
         raise ValueError()
     summary = json.loads((tmp_path / "carbon" / "summary.json").read_text())
     assert (summary["partial"], summary["reason"]) == (True, "ValueError")
+    with pytest.raises(KeyError), run.stage("test"):
+        raise KeyError("X")
+    assert run.summary["reason"] == "KeyError: 'X'"
+    with run.stage("validate"):
+        clock.advance(1.0)
+    assert said == []  # no epochs: no closing line, whether the stage failed or not
     assert summary["inference"]["test"]["energy_kWh"] == 120 / KWH
 
 
 def test_finishing_without_a_stage_is_a_warning_that_says_so():
-    with pytest.warns(RuntimeWarning, match=r"no stage is running; call start\(\) first"):
+    with pytest.warns(RuntimeWarning, match=r"\(RuntimeError: no stage is running; call start"):
         assert CarbonRun().finish() is None
 
 
@@ -352,6 +451,23 @@ def test_a_carbon_budget_alone_stops_the_run():
     run.close()
 
 
+def test_each_budget_warns_for_itself():
+    clock = FakeClock()
+    dnk = country_intensity("DNK").gco2_per_kWh
+    both = {"budget_kwh": 3000 / KWH, "budget_gco2e": 3000 / KWH * dnk}
+    warned = _run(clock, **both)  # forecasts of 3600 J: over both, the next epoch is not
+    stopped = _run(clock, **{k: v / 2 for k, v in both.items()}, on_budget="stop")
+    for run, expected in (
+        (warned, ["energy forecast", "carbon forecast"]),
+        (stopped, ["energy forecast", "energy budget", "carbon forecast", "carbon budget"]),
+    ):
+        run.start()
+        with pytest.warns(CarbonBudgetWarning) as caught:
+            _epoch(run, clock, 0)
+        assert [" ".join(str(w.message).split()[2:4]) for w in caught] == expected
+        run.close()
+
+
 def test_only_global_rank_zero_warns_and_says():
     clock = FakeClock()
     said = []
@@ -390,6 +506,35 @@ def test_rank_zero_labels_each_nodes_devices_and_what_went_missing(tmp_path):
     why = "SensorUnavailable: gpu:0 stopped answering"
     assert second["missing_devices"] == {"node0/gpu:0": why, "node1/gpu:0": why}
     assert second["batches"] == 1  # the ranks ran their batches in parallel
+    assert run.summary["hardware"]["world_size"] == run.summary["hardware"]["num_nodes"] == 2
+
+
+def test_a_device_that_went_missing_in_one_process_keeps_its_own_name(tmp_path):
+    clock = FakeClock(0.0)
+    run = _run(clock, output_dir=tmp_path, sensors=_sensors(clock, fail_after_s=5.0))
+    run.start()
+    with pytest.warns(RuntimeWarning, match="gpu:0 failed"):
+        _epoch(run, clock, 0)
+    run.finish()
+    assert run.summary["missing_devices"] == {
+        "gpu:0": {"reason": "SensorUnavailable: gpu:0 stopped answering", "from_epoch": 0}
+    }
+
+
+def test_a_fit_that_fails_keeps_its_records_and_its_time_outside_epochs(tmp_path):
+    clock = FakeClock()
+    run = _run(clock, output_dir=tmp_path)
+    run.start()
+    clock.advance(1.0)
+    _epoch(run, clock, 0)
+    clock.advance(2.0)
+    run.fail("RuntimeError: out of memory")
+    records = _read(tmp_path / "carbon" / "epochs.jsonl")
+    assert [(r["stage"], r["energy_kWh"] * KWH) for r in records] == [
+        ("train", pytest.approx(1200.0)),
+        ("outside_epochs", pytest.approx(360.0)),
+    ]
+    assert run.summary["reason"] == "RuntimeError: out of memory"
 
 
 def test_a_failing_rank_records_its_own_part_with_its_node_label(tmp_path):
@@ -452,5 +597,9 @@ def test_live_intensity_weighs_each_epochs_slices_and_prices_every_gap(tmp_path)
     # the whole fit and the teardown, each over its own window
     assert [joules for _, _, joules in live.asked] == [2 * [7200.0, 7200.0, 0.0], [], [], []]
     fit_start = live.asked[2][0]
+    run.start("test")
+    clock.advance(1.0)
+    run.fail("KeyboardInterrupt")  # priced over its own window too
+    assert [joules for _, _, joules in live.asked[4:]] == [[]]
     assert live.asked[1][0] == fit_start and live.asked[3][1] == live.asked[2][1]
     assert all(isinstance(start, datetime) for start, _, _ in live.asked)
