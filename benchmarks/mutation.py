@@ -154,6 +154,39 @@ UTF8_LOCALE = (
 )
 EXPLAINED: tuple[Explained, ...] = (
     Explained(
+        "lightning_carbon/run.py",
+        "_print_info",
+        (
+            "print(message, file=sys.stderr, flush=None)",
+            "print(message, file=sys.stderr, )",
+            "print(message, file=sys.stderr, flush=False)",
+        ),
+        "out of reach: whether standard error is flushed at once cannot be seen from inside "
+        "the process (the message itself is tested)",
+    ),
+    Explained(
+        "lightning_carbon/run.py",
+        "CarbonRun._start",
+        ("self.should_stop = None",),
+        f"{EQUIVALENT}: the flag is only tested for truth",
+    ),
+    Explained(
+        "lightning_carbon/run.py",
+        "CarbonRun._write_summary",
+        ("sensors=[] if (self._meter is None) and False else self._meter.choices,",),
+        f"{EQUIVALENT}: the summary is written while the stage's meter is open (a run whose "
+        "meter could not be made ends before it, tested)",
+    ),
+    Explained(
+        "lightning_carbon/run.py",
+        "CarbonRun._warn_once",
+        (
+            'warnings.warn(f"lightning-carbon: {message}", CarbonBudgetWarning, stacklevel=4)',
+            'warnings.warn(f"lightning-carbon: {message}", CarbonBudgetWarning, )',
+        ),
+        STACKLEVEL,
+    ),
+    Explained(
         "lightning_carbon/run_totals.py",
         "RunTotals.__init__",
         (

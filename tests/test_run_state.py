@@ -384,6 +384,9 @@ def test_a_stage_block_hands_on_its_arguments_and_fails_with_the_error(tmp_path)
     with pytest.raises(KeyError), run.stage("test"):
         raise KeyError("X")
     assert run.summary["reason"] == "KeyError: 'X'"
+    with pytest.raises(ValueError), run.stage("test"):
+        raise ValueError("no axis X")
+    assert run.summary["reason"] == "ValueError: no axis X"
     with run.stage("validate"):
         clock.advance(1.0)
     assert said == []  # no epochs: no closing line, whether the stage failed or not
@@ -523,12 +526,15 @@ def test_a_device_that_went_missing_in_one_process_keeps_its_own_name(tmp_path):
 
 def test_a_fit_that_fails_keeps_its_records_and_its_time_outside_epochs(tmp_path):
     clock = FakeClock()
-    run = _run(clock, output_dir=tmp_path)
+    said = []
+    run = _run(clock, output_dir=tmp_path, info=said.append)
     run.start()
     clock.advance(1.0)
     _epoch(run, clock, 0)
     clock.advance(2.0)
+    said.clear()
     run.fail("RuntimeError: out of memory")
+    assert said == []  # a partial run has no closing line
     records = _read(tmp_path / "carbon" / "epochs.jsonl")
     assert [(r["stage"], r["energy_kWh"] * KWH) for r in records] == [
         ("train", pytest.approx(1200.0)),
