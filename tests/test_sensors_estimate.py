@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 import lightning_carbon
 from lightning_carbon.sensors import machine as machine_module
 from lightning_carbon.sensors.architecture import (
+    CCF_SOURCE,
     FALLBACK_SOURCE,
     OUTLIER_CAVEAT,
     coefficients,
@@ -19,7 +21,7 @@ from lightning_carbon.sensors.architecture import (
 )
 from lightning_carbon.sensors.base import SensorUnavailable
 from lightning_carbon.sensors.cpu_power import TDP_SOURCE
-from lightning_carbon.sensors.discovery import CCF_MEMORY_CAVEAT, discover
+from lightning_carbon.sensors.discovery import CCF_MEMORY_CAVEAT, VM_RAPL, Discovery, discover
 from lightning_carbon.sensors.estimate import (
     DRAM_W_PER_GB,
     DRAM_W_PER_GB_SOURCE,
@@ -613,3 +615,189 @@ def test_the_sensors_command_prints_each_choice_and_the_attribution(tmp_path, mo
         "vm-per-vcpu",
         "dram-per-GB",
     ]
+
+
+# --- every field of what discovery decides, per kind of machine -----------------------------
+
+CCF_DRAM = "[Cloud Carbon Footprint memory coefficient]"
+
+
+def _dram(why: str, memory_GB: float, caveats: tuple[str, ...] = ()) -> dict:
+    caution = "".join(f"; caution: {c}" for c in caveats)
+    return {
+        "component": "dram",
+        "device": "dram",
+        "provenance": "estimated",
+        "line": f"dram: {why} -> estimate {memory_GB:g} GB ({memory_GB:g} GB installed) x 0.392 "
+        f"W/GB = {memory_GB * 0.392:.3g} W {CCF_DRAM}{caution} (estimated)",
+        "model": {
+            "name": "dram-per-GB",
+            "formula": f"W = {memory_GB:g} GB x 0.392 W/GB",
+            "coefficients": {"memory_GB": memory_GB, "W_per_GB": 0.392},
+            "source": DRAM_W_PER_GB_SOURCE,
+            "basis": f"{memory_GB:g} GB installed",
+            "caveats": list(caveats),
+        },
+        "shared": None,
+    }
+
+
+def _cpu(why: str, model: dict, range_W: str) -> dict:
+    caveats = "".join(f"; caution: {c}" for c in model["caveats"])
+    formula = model["formula"].split(";")[0]
+    return {
+        "component": "cpu",
+        "device": "cpu",
+        "provenance": "estimated",
+        "line": f"cpu: {why} -> {formula} = {range_W} W [{model['basis']}; {model['source']}]"
+        f"{caveats} (estimated)",
+        "model": model,
+        "shared": None,
+    }
+
+
+XEON = "Intel(R) Xeon(R) Gold 6248R CPU @ 3.00GHz (GenuineIntel family 6 model 85)"
+LINEAR = "u = busy share of those CPUs, steal excluded"
+
+
+def _tdp(name, tdp_W, source, detail):
+    return {
+        "name": name,
+        "formula": f"W = 2 socket(s) x {tdp_W:g} W TDP x (0.12 + u x 0.88); {LINEAR}",
+        "coefficients": {
+            "sockets": 2,
+            "tdp_W": tdp_W,
+            "idle_share_of_tdp": 0.12,
+            "cpus": 4,
+            "machine_cpus": 4,
+        },
+        "source": source,
+        "basis": f"{XEON}: {detail}; all 4 CPUs",
+        "caveats": [],
+        "idle_W": pytest.approx(0.12 * 2 * tdp_W),
+        "max_W": 2 * tdp_W,
+    }
+
+
+def _per_cpu(name, kind, coefficients, source, caveats=()):
+    return {
+        "name": name,
+        "formula": f"W = 2 CPUs x (min + u x (max - min)); {LINEAR}",
+        "coefficients": {"cpus": 2, **coefficients},
+        "source": source,
+        "basis": kind,
+        "caveats": list(caveats),
+        "idle_W": pytest.approx(2 * coefficients["min_W_per_cpu"]),
+        "max_W": pytest.approx(2 * coefficients["max_W_per_cpu"]),
+    }
+
+
+EPYC_BASIS = (
+    "EPYC 3rd Gen from AuthenticAMD family 25 model 1: Zen 3 (Linux arch/x86/kernel/cpu/amd.c)"
+)
+BARE = "bare metal (no hypervisor flag), CPU not in the TDP table"
+QEMU = "QEMU Virtual CPU version 2.5+ (GenuineIntel family 6 model 6)"
+UNKNOWN = "fallback coefficients: the CPU's microarchitecture is not known"
+
+
+@pytest.mark.parametrize(
+    ("machine", "tdp_W", "cpu", "range_W", "dram_caveats"),
+    [
+        (
+            {"name": XEON.split(" (")[0], "vendor": "GenuineIntel", "model": 85, "sockets": 2},
+            None,
+            _tdp(
+                "sockets-tdp",
+                205.0,
+                TDP_SOURCE,
+                "exact match with table row 'Intel Xeon Gold 6248R'",
+            ),
+            "49.2-410",
+            (),
+        ),
+        (
+            {"name": XEON.split(" (")[0], "vendor": "GenuineIntel", "model": 85, "sockets": 2},
+            100.0,
+            _tdp("user-tdp", 100.0, "TDP given by the user (cpu_tdp_w)", "user-given"),
+            "24-200",
+            (),
+        ),
+        (
+            {"name": "AMD EPYC", "vendor": "AuthenticAMD", "family": 25, "model": 1, "cpus": 2},
+            None,
+            _per_cpu(
+                "per-thread",
+                f"{BARE}; {EPYC_BASIS}; all 2 CPUs",
+                {"min_W_per_cpu": 0.4556, "max_W_per_cpu": 1.9573, "architecture": "EPYC 3rd Gen"},
+                CCF_SOURCE,
+            ),
+            "0.911-3.91",
+            (CCF_MEMORY_CAVEAT,),
+        ),
+        (
+            {"name": "QEMU Virtual CPU version 2.5+", "model": 6, "cpus": 2, "hypervisor": True},
+            None,
+            _per_cpu(
+                "fallback",
+                f"VM (hypervisor CPU flag); microarchitecture unknown for {QEMU}; all 2 CPUs",
+                {"min_W_per_cpu": 0.74, "max_W_per_cpu": 3.5},
+                FALLBACK_SOURCE,
+                (UNKNOWN,),
+            ),
+            "1.48-7",
+            (CCF_MEMORY_CAVEAT,),
+        ),
+    ],
+)
+def test_discovery_states_every_field_of_each_model(
+    tmp_path, machine, tdp_W, cpu, range_W, dram_caveats
+):
+    settings = {"vendor": "GenuineIntel", "family": 6, "hypervisor": False, "cpus": 4, **machine}
+    node = FakeMachine(tmp_path / "node", memory_GB=2.0, **settings)
+    (tmp_path / "powercap").mkdir()
+    found = discover(
+        gpu_indices=[],
+        cpu_tdp_w=tdp_W,
+        powercap_root=str(tmp_path / "powercap"),
+        machine=node.machine(),
+    )
+    why = f"RAPL unreadable (no RAPL package zone in {tmp_path / 'powercap'})"
+    assert [asdict(choice) for choice in found.choices] == [
+        _cpu(why, cpu, range_W),
+        _dram(why, 2.0, dram_caveats),
+    ]
+    assert [(s.device, s.component, s.provenance) for s in found.sensors] == [
+        ("cpu", "cpu", "estimated"),
+        ("dram", "dram", "estimated"),
+    ]
+    assert found.sensors[0].model == found.choices[0].model
+    assert (found.scope.n_cpus, found.scope.detail) == (
+        settings["cpus"],
+        f"all {settings['cpus']} CPUs",
+    )
+
+
+def test_a_measured_package_on_a_vm_is_the_hosts_and_dram_is_estimated_without_caveat(tmp_path):
+    from tests.fake_powercap import FakePowercap
+
+    tree = FakePowercap(tmp_path / "rapl")
+    tree.add_zone("intel-rapl:0", "package-0", energy_uJ=5)
+    vm = _vm(tmp_path / "vm", cpus=2, memory_GB=2.0)
+    found = discover(gpu_indices=[], powercap_root=str(tree.root), machine=vm.machine())
+    assert [asdict(choice) for choice in found.choices] == [
+        {
+            "component": "cpu",
+            "device": "cpu:package-0",
+            "provenance": "measured",
+            "line": f"cpu:package-0: RAPL package counter (measured) [{VM_RAPL}]",
+            "model": None,
+            "shared": VM_RAPL,
+        },
+        _dram("no RAPL dram counter", 2.0),
+    ]
+    assert [s.shared for s in found.sensors] == [VM_RAPL, None]
+    assert found.scope.detail == "all 2 CPUs" and found.scope.cgroup is None
+
+
+def test_a_process_that_does_not_meter_the_node_discovers_nothing_for_it(tmp_path):
+    assert discover(gpu_indices=[], node_level=False) == Discovery([], [], None)
