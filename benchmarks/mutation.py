@@ -62,6 +62,7 @@ AREAS: dict[str, Area] = {
         ("lightning_carbon/sensors/*.py",),
         (
             "tests/test_sensors_attribution.py",
+            "tests/test_sensors_cgroup.py",
             "tests/test_sensors_estimate.py",
             "tests/test_sensors_nvml.py",
             "tests/test_sensors_rapl.py",
