@@ -64,6 +64,7 @@ AREAS: dict[str, Area] = {
             "tests/test_sensors_attribution.py",
             "tests/test_sensors_cgroup.py",
             "tests/test_sensors_estimate.py",
+            "tests/test_sensors_machine.py",
             "tests/test_sensors_nvml.py",
             "tests/test_sensors_rapl.py",
             "tests/test_meter.py",
