@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -32,9 +33,24 @@ def no_torch(index: int) -> None:
 
 
 def discover(nvml: FakeNvml, visible: str | None = None, indices=None, cuda_uuid=no_torch):
-    return discover_nvml(
+    sensors, choices = discover_nvml(
         indices, nvml=nvml, visible_devices=visible, clock=nvml.clock, cuda_uuid=cuda_uuid
     )
+    _check_choices(sensors, choices)
+    return sensors, choices
+
+
+def _check_choices(sensors, choices) -> None:
+    """What every discovery holds: each choice is a GPU's (or all GPUs', ``gpu``), its line
+    starts with its label, and its provenance is its sensor's (``None`` without one)."""
+    by_device = {sensor.device: sensor for sensor in sensors}
+    for choice in choices:
+        assert choice.component == "gpu" and re.fullmatch(r"gpu(:\d+)?", choice.device)
+        assert choice.line.startswith((f"{choice.device}:", f"{choice.device} "))
+        sensor = by_device.get(choice.device)
+        assert choice.provenance == (None if sensor is None else sensor.provenance)
+        assert choice.model is None
+    assert list(by_device) == [c.device for c in choices if c.provenance is not None]
 
 
 def lines(choices) -> list[str]:
