@@ -275,6 +275,39 @@ AMD, INTEL = "AuthenticAMD", "GenuineIntel"
             "Graviton2",
             "ARM part 0xd0c: Neoverse N1 (Linux arm64 cputype.h)",
         ),
+        # code names are found whatever separates their words
+        *(
+            (
+                CpuInfo(f"Intel Xeon Processor ({name})"),
+                architecture,
+                f"code name {code!r} in the CPU name",
+            )
+            for name, architecture, code in (
+                ("Cascade Lake", "Cascade Lake", "cascadelake"),
+                ("Sapphire-Rapids", "Sapphire Rapids", "sapphirerapids"),
+                ("Ivy_Bridge", "Ivy Bridge", "ivybridge"),
+            )
+        ),
+        # the row with the most of the CPU's words wins, and all of its words must be there
+        (
+            CpuInfo("Intel(R) Xeon(R) CPU E5-2620 v2 @ 2.10GHz"),
+            "Ivy Bridge",
+            "model 'E5-2620 v2' in CCF's list intel-ivybridge.csv",
+        ),
+        (
+            CpuInfo("Intel(R) Xeon(R) CPU E5-2620 0 @ 2.00GHz"),
+            "Sandy Bridge",
+            "model 'E5-2620' in CCF's list intel-sandybridge.csv",
+        ),
+        # the first and the last model of a range
+        *(
+            (
+                CpuInfo("AMD EPYC", AMD, 25, model),
+                "EPYC 3rd Gen",
+                f"AuthenticAMD family 25 model {model}: Zen 3 (Linux arch/x86/kernel/cpu/amd.c)",
+            )
+            for model in (0x20, 0x5F)
+        ),
     ],
 )
 def test_architecture_from_name_code_name_or_ids(cpu, architecture, how):
@@ -289,6 +322,11 @@ def test_architecture_from_name_code_name_or_ids(cpu, architecture, how):
         CpuInfo("QEMU Virtual CPU version 2.5+", INTEL, 6, 6),
         CpuInfo("AMD EPYC", AMD, 0x15, 1),  # Bulldozer-era family: no CCF row
         CpuInfo("", arm_implementer=0x61, arm_part=0x22),  # not an ARM Ltd core
+        CpuInfo("", arm_implementer=0x50, arm_part=0xD0C),  # a Neoverse part number, not ARM's
+        CpuInfo("", arm_implementer=0x41, arm_part=0xD03),  # an ARM core CCF has no row for
+        CpuInfo("AMD EPYC", AMD, 25, None),  # a family without a model
+        CpuInfo("AMD Athlon", AMD, 6, 0x3F),  # family 6 is Intel's numbering only for Intel
+        CpuInfo("Intel Foo 7763"),  # a known model number without its other words
     ],
 )
 def test_unknown_architecture(cpu):
