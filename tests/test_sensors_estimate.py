@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -29,7 +29,12 @@ from lightning_carbon.sensors.estimate import (
     DramSensor,
 )
 from lightning_carbon.sensors.machine import CpuInfo, parse_cpuinfo, read_cpu_name
-from lightning_carbon.sensors.tdp import match_cpu_tdp, normalise_cpu_name
+from lightning_carbon.sensors.tdp import (
+    check_tdp,
+    match_cpu_tdp,
+    model_numbers,
+    normalise_cpu_name,
+)
 from tests.fake_machine import FakeMachine
 from tests.fakes import FakeClock
 
@@ -138,6 +143,8 @@ def test_partial_tdp_match_takes_the_row_contained_in_the_name():
         190.0,
         "partial",
     )
+    assert match.detail == "partial match with table row 'Intel Core i7-12700K'"
+    assert match.cpu_name == "12th Gen Intel(R) Core(TM) i7-12700K"
 
 
 @pytest.mark.parametrize(
@@ -148,6 +155,8 @@ def test_partial_tdp_match_takes_the_row_contained_in_the_name():
         "AMD EPYC 9999Z 64-Core Processor",  # a model number the table does not have
         "QEMU Virtual CPU version 2.5+",
         "",
+        "Intel Foo 7763",  # a table row's model number without the row's other words
+        "Intel Quark Microcontroller D1000",  # a row with a TDP of 0 W: left out
     ],
 )
 def test_a_name_without_a_known_model_number_has_no_tdp(cpu):
@@ -157,6 +166,14 @@ def test_a_name_without_a_known_model_number_has_no_tdp(cpu):
 def test_tdp_override_replaces_the_table():
     match = match_cpu_tdp("AMD EPYC", override_W=95)
     assert (match.row_name, match.tdp_W, match.quality) == (None, 95.0, "override")
+    assert (match.cpu_name, match.detail) == ("AMD EPYC", "user-given TDP")
+
+
+def test_the_first_rows_and_tdps_under_a_watt_are_in_the_table():
+    assert match_cpu_tdp("1075T").tdp_W == 95.0  # the table's first row
+    assert match_cpu_tdp("Intel Atom Z500").tdp_W == 0.65
+    assert check_tdp(0.5) == 0.5
+    assert model_numbers(("i3", "a12")) == ("a12",)  # three characters with a digit
 
 
 @pytest.mark.parametrize("bad", [0, -5.0, float("nan"), float("inf"), "95", True])
@@ -404,9 +421,9 @@ def test_busy_time_above_full_load_is_capped_and_energy_never_decreases(tmp_path
     sensor.start()
     for ticks in vm.ticks.values():
         ticks["user"] += 1000  # 10 busy seconds per CPU appear without time passing
-    vm.run(1.0, busy=1.0)
+    vm.run(0.5, busy=1.0)
     first = sensor.energy_J()
-    assert sensor.busy_s == 2.0  # at most 2 CPUs x 1 s
+    assert sensor.busy_s == 1.0  # at most 2 CPUs x 0.5 s
     for ticks in vm.ticks.values():
         ticks["user"] -= 5000  # the counter steps back
     vm.run(0.0)
@@ -538,7 +555,7 @@ def test_cpu_sensor_must_start_and_fails_when_the_group_usage_vanishes(tmp_path)
     host = _vm(tmp_path, cpus=8)
     host.set_cgroup_v2(cpu_max="200000 100000")
     sensor = CpuEstimateSensor(machine=host.machine())
-    with pytest.raises(RuntimeError, match="start"):
+    with pytest.raises(RuntimeError, match=r"^cpu: call start\(\) before energy_J\(\)$"):
         sensor.energy_J()
     sensor.start()
     (tmp_path / "cgroup" / "cpu.stat").unlink()
@@ -580,6 +597,7 @@ def test_dram_sensor_labels_description_and_source():
     [
         ({}, 256.0, "256 GB installed"),
         ({"memory_max": str(4 * 2**30)}, 4.0, "cgroup memory limit of 4 GB"),
+        ({"memory_max": str(256 * 2**30)}, 256.0, "256 GB installed"),  # a limit of it all
         (
             {"cpu_max": "400000 100000"},
             256.0 * 4 / 64,
@@ -839,3 +857,123 @@ def test_a_measured_package_on_a_vm_is_the_hosts_and_dram_is_estimated_without_c
 
 def test_a_process_that_does_not_meter_the_node_discovers_nothing_for_it(tmp_path):
     assert discover(gpu_indices=[], node_level=False) == Discovery([], [], None)
+
+
+def test_a_given_model_or_scope_is_kept_and_the_other_one_read(tmp_path):
+    vm = _vm(tmp_path, cpus=2)
+    machine = vm.machine()
+    chosen = CpuEstimateSensor(machine=machine)
+    other = _vm(tmp_path / "other", cpus=4)
+    given_scope = CpuEstimateSensor(machine=other.machine()).scope
+    user = CpuEstimateSensor(cpu_tdp_w=50.0, machine=machine).power_model
+    with_model = CpuEstimateSensor(user, machine=machine)
+    assert (with_model.power_model, with_model.scope.n_cpus) == (user, 2)
+    with_scope = CpuEstimateSensor(scope=given_scope, machine=machine)
+    assert (with_scope.scope, with_scope.power_model.n_cpus) == (given_scope, 4)
+    both = CpuEstimateSensor(user, scope=given_scope)
+    assert (both.power_model, both.scope) == (user, given_scope)
+    assert chosen.power_model.name == "vm-per-vcpu"
+
+
+def test_cautions_are_each_appended_to_the_line(tmp_path):
+    dram = DramSensor(memory_GB=2.0, caveats=("one", "two"))
+    assert dram.description.endswith("coefficient]; caution: one; caution: two (estimated)")
+    model = CpuEstimateSensor(machine=_vm(tmp_path, family=26, model=2).machine()).power_model
+    doubled = replace(model, caveats=("one", "two"))
+    assert doubled.summary().endswith("]; caution: one; caution: two")
+
+
+def test_a_dram_sensor_without_a_scope_reads_this_machine():
+    from lightning_carbon.sensors.machine import read_cpuinfo
+    from lightning_carbon.sensors.scope import cpu_scope
+
+    assert DramSensor().model == DramSensor(scope=cpu_scope(read_cpuinfo())).model
+    with pytest.raises(RuntimeError, match=r"^dram: call start\(\) before energy_J\(\)$"):
+        DramSensor().energy_J()
+
+
+def test_cpu_names_carry_the_ids_that_place_them():
+    assert CpuInfo("X", family=6, model=85).describe() == "X (vendor? family 6 model 85)"
+    assert CpuInfo("").describe() == "unnamed CPU"
+    both = CpuInfo("Y", AMD, 25, 1, arm_implementer=0x41, arm_part=0xD0C)
+    assert both.describe() == (
+        "Y (AuthenticAMD family 25 model 1, ARM implementer 0x41 part 0xd0c)"
+    )
+
+
+def test_without_cpuinfo_or_a_cpu_count_there_is_one_cpu(tmp_path, monkeypatch):
+    from lightning_carbon.sensors.machine import Machine, read_cpuinfo
+
+    monkeypatch.setattr(machine_module.os, "cpu_count", lambda: None)
+    assert read_cpuinfo(Machine(cpuinfo_path=str(tmp_path / "none"))).logical_cpus == 1
+
+
+# --- the scope: which CPUs and how much memory the node-level sensors count --------------------
+
+
+def test_the_cpuset_counts_only_within_the_affinity(tmp_path):
+    host = _vm(tmp_path, cpus=16, affinity=set(range(8)))
+    host.set_cgroup_v2(cpuset="6-9")
+    scope = CpuEstimateSensor(machine=host.machine()).scope
+    assert (scope.n_cpus, scope.cpus) == (2, frozenset({6, 7}))
+
+
+def test_a_quota_of_every_allowed_cpu_is_no_limit(tmp_path):
+    host = _vm(tmp_path, cpus=2)
+    host.set_cgroup_v2(cpu_max="200000 100000")
+    scope = CpuEstimateSensor(machine=host.machine()).scope
+    assert (scope.n_cpus, scope.detail, scope.busy_from_cgroup) == (2, "all 2 CPUs", False)
+
+
+def test_a_quota_within_a_cpuset_with_its_usage_unreadable(tmp_path):
+    host = _vm(tmp_path, cpus=16)
+    host.set_cgroup_v2(cpu_max="200000 100000", cpuset="0-7")
+    (tmp_path / "cgroup" / "cpu.stat").unlink()
+    scope = CpuEstimateSensor(machine=host.machine()).scope
+    assert (scope.n_cpus, scope.machine_cpus, scope.cpus) == (2.0, 16, frozenset(range(8)))
+    assert scope.detail == (
+        "cgroup v2 cpu.max '200000 100000': 2 of 16 CPUs (usage unreadable: the allowed CPUs' "
+        "busy time)"
+    )
+    assert scope.busy_from_cgroup is False
+
+
+def test_a_machine_without_cgroups_counts_its_cpus_and_installed_memory(tmp_path):
+    host = _vm(tmp_path, cpus=4, memory_GB=8.0)
+    (tmp_path / "proc" / "self" / "cgroup").unlink()
+    machine = host.machine()
+    scope = CpuEstimateSensor(machine=machine).scope
+    assert (scope.n_cpus, scope.detail, scope.cgroup) == (4, "all 4 CPUs", None)
+    assert DramSensor(scope=scope).model["basis"] == "8 GB installed"
+
+
+def test_rapl_covers_the_whole_machine(tmp_path):
+    from tests.fake_powercap import FakePowercap
+
+    tree = FakePowercap(tmp_path / "rapl")
+    tree.add_zone("intel-rapl:0", "package-0")
+    node = _vm(tmp_path / "vm", cpus=4)
+    node.set_cgroup_v2(cpu_max="100000 100000")  # RAPL still counts every CPU
+    machine = node.machine()
+    scope = discover(gpu_indices=[], powercap_root=str(tree.root), machine=machine).scope
+    assert (scope.n_cpus, scope.machine_cpus, scope.cpus, scope.cgroup) == (4, 4, None, None)
+    assert scope.machine is machine
+
+
+def test_discovery_meters_the_asked_gpus_before_the_node(tmp_path, monkeypatch):
+    from tests.fake_nvml import FakeNvml, fake_gpu
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    nvml = FakeNvml([fake_gpu(k, counter_mJ=lambda t: 0) for k in range(2)])
+    vm = _vm(tmp_path / "vm", cpus=2)
+    (tmp_path / "p").mkdir()
+    found = discover([1], nvml=nvml, powercap_root=str(tmp_path / "p"), machine=vm.machine())
+    assert [c.device for c in found.choices] == ["gpu:1", "cpu", "dram"]
+    assert [s.device for s in found.sensors] == ["gpu:1", "cpu", "dram"]
+    assert found.lines().split("\n") == [c.line for c in found.choices]
+    assert found.choices[0].line.startswith("gpu:1 NVIDIA H100 80GB HBM3: NVML energy counter")
+    every = discover(nvml=nvml, node_level=False)
+    assert [c.device for c in every.choices] == ["gpu:0", "gpu:1"]
+    for sensor in found.sensors + every.sensors:
+        sensor.close()

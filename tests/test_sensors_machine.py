@@ -14,7 +14,13 @@ from lightning_carbon.sensors import cputime
 from lightning_carbon.sensors import machine as machine_module
 from lightning_carbon.sensors.base import SensorUnavailable
 from lightning_carbon.sensors.cputime import ProcessTreeTime, busy_cpu_s, busy_ticks
-from lightning_carbon.sensors.machine import Machine, parse_cpuinfo, read_cpu_name, read_cpuinfo
+from lightning_carbon.sensors.machine import (
+    Machine,
+    OpenFiles,
+    parse_cpuinfo,
+    read_cpu_name,
+    read_cpuinfo,
+)
 from tests.fake_machine import FakeMachine
 
 # --- cpuinfo ----------------------------------------------------------------------------------
@@ -126,18 +132,21 @@ def test_threads_without_a_children_file_are_skipped(tmp_path):
     assert ProcessTreeTime([100], node.machine()).cpu_s() == 3.0
 
 
-def test_processes_reaped_outside_the_trees_each_keep_their_time(tmp_path):
+def test_each_process_that_leaves_the_trees_keeps_its_time(tmp_path):
     node = FakeMachine(tmp_path)
-    for pid in (100, 200):
-        node.add_process(pid, utime_s=pid / 100)
-    tree = ProcessTreeTime([100, 200], node.machine())
-    assert tree.cpu_s() == 3.0
-    (tmp_path / "proc" / "100" / "stat").unlink()
-    assert tree.cpu_s() == 3.0
-    node.add_process(300, utime_s=0.5)
-    tree.add_roots([300])
-    (tmp_path / "proc" / "200" / "stat").unlink()
-    assert tree.cpu_s() == 3.5
+    for pid, ppid, seconds in ((100, 1, 1), (101, 100, 2), (102, 101, 4), (103, 100, 8)):
+        node.add_process(pid, ppid=ppid, utime_s=seconds)
+    node.add_process(104, ppid=103, utime_s=16)
+    tree = ProcessTreeTime([100], node.machine())
+    assert tree.cpu_s() == 31.0
+    for child, grandchild, seconds in ((101, 102, 4), (103, 104, 16)):
+        # the grandchild is re-parented to init, out of the trees; 100 reaps the child
+        (tmp_path / f"proc/{child}/task/{child}/children").write_text("")
+        node.add_process(grandchild, ppid=1, utime_s=seconds)
+        node.reap(child)
+        assert tree.cpu_s() == 31.0
+    node.set_times(100, 1.5, cutime_s=10.0)
+    assert tree.cpu_s() == 31.5  # both grandchildren's last readings, and 100 with its children
 
 
 class _Process:
@@ -185,3 +194,39 @@ def test_without_proc_psutil_sums_each_tree_and_skips_what_it_cannot_read(tmp_pa
     tree = ProcessTreeTime([999, 100, 400], _no_proc(tmp_path))
     assert tree.cpu_s() == 16.0
     assert tree.pids() == {100, 200, 300, 400}
+    # 300 exits and 200 reaps it: its time is now 200's children time, counted once
+    _Process.table[200] = (2.0, 0, 4.0, 0, 100, [])
+    del _Process.table[300]
+    assert tree.cpu_s() == 16.0
+    _Process.table[200] = (2.5, 0, 4.0, 0, 100, [])
+    assert tree.cpu_s() == 16.5
+
+
+# --- files kept open between reads ------------------------------------------------------------
+
+
+def test_open_files_read_large_files_whole_and_keep_what_they_are_told(tmp_path):
+    files = OpenFiles()
+    big, small = tmp_path / "big", tmp_path / "small"
+    content = bytes(range(256)) * 600  # 150 KiB: more than two chunks
+    big.write_bytes(content)
+    small.write_bytes(b"x")
+    assert files.read(str(big)) == content and files.read(str(small)) == b"x"
+    big.unlink()
+    small.unlink()
+    assert files.read(str(big)) == content  # the open file, though its name is gone
+    files.keep_only([str(big)])
+    assert files.read(str(big)) == content
+    with pytest.raises(FileNotFoundError):
+        files.read(str(small))
+    files.close()
+    with pytest.raises(FileNotFoundError):
+        files.read(str(big))
+
+
+def test_a_path_that_cannot_be_read_is_an_oserror_and_stays_closed(tmp_path):
+    files = OpenFiles()
+    with pytest.raises(IsADirectoryError):
+        files.read(str(tmp_path))
+    with pytest.raises(IsADirectoryError):
+        files.read(str(tmp_path))

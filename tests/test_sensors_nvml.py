@@ -7,10 +7,12 @@ import re
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
 
+from lightning_carbon.sensors import nvml as nvml_module
 from lightning_carbon.sensors.base import SensorUnavailable
 from lightning_carbon.sensors.nvml import (
     NvmlGpuSensor,
@@ -21,7 +23,9 @@ from tests.fake_nvml import (
     FakeGpu,
     FakeNvml,
     NVMLError_DriverNotLoaded,
+    NVMLError_GpuIsLost,
     NVMLError_LibraryNotFound,
+    NVMLError_NotSupported,
     fake_gpu,
     fake_mig,
 )
@@ -483,3 +487,91 @@ def test_real_gpu_reports_positive_energy_after_a_busy_matmul():
     energy_J = sensor.energy_J()
     sensor.close()
     assert energy_J > 0, choices[0].line
+
+
+# --- CUDA's own UUIDs, edges of a MIG share, and NVML that misbehaves ----------------------------
+
+CAVEAT = (
+    " [mixed GPU models: CUDA numbers them fastest first, NVML by PCI bus; set "
+    "CUDA_DEVICE_ORDER=PCI_BUS_ID to be sure of the mapping]"
+)
+
+
+class _Cuda:
+    def __init__(self, initialized: bool, uuids: list[str]) -> None:
+        self.initialized, self.uuids = initialized, uuids
+
+    def is_initialized(self) -> bool:
+        return self.initialized
+
+    def get_device_properties(self, index: int):
+        if index >= len(self.uuids):
+            raise AssertionError("Invalid device id")
+        return types.SimpleNamespace(uuid=self.uuids[index])
+
+
+def test_torch_gives_uuids_only_once_it_initialised_cuda(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=_Cuda(True, ["5f2c"])))
+    assert (nvml_module._torch_uuid(0), nvml_module._torch_uuid(1)) == ("5f2c", None)
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=_Cuda(False, ["5f2c"])))
+    assert nvml_module._torch_uuid(0) is None
+    monkeypatch.delitem(sys.modules, "torch")
+    assert nvml_module._torch_uuid(0) is None
+
+
+def test_uuids_with_their_prefix_map_too_and_a_polled_gpu_keeps_the_clock():
+    mig = fake_mig(7, gi=1, ci=0)
+    board = fake_gpu(2, counter_mJ=lambda t: int(63_000 * t), mig=[mig])
+    polled = fake_gpu(1, power_mW=lambda t: 5_000)
+    nvml = FakeNvml([fake_gpu(0, counter_mJ=lambda t: 0), polled, board])
+    uuids = {0: polled.uuid, 1: mig.uuid}  # "GPU-..." and "MIG-..." as given
+    sensors, _ = discover(nvml, visible="0", indices=[0, 1], cuda_uuid=uuids.get)
+    assert energies_after_1_s(sensors, nvml.clock) == [("gpu:0", 5.0), ("gpu:1", 9.0)]
+
+
+def test_the_order_caveat_reads_the_first_character_of_each_entry():
+    gpus = [fake_gpu(0, counter_mJ=lambda t: 0), fake_gpu(1, name="T400", counter_mJ=lambda t: 0)]
+    _, choices = discover(FakeNvml(gpus), visible="1gpu")
+    assert choices[0].line == f"gpu:0 T400: NVML energy counter (measured){CAVEAT}"
+    _, choices = discover(FakeNvml(gpus), visible=f"{gpus[0].uuid},1")
+    assert choices[1].line.endswith(CAVEAT)
+
+
+@pytest.mark.parametrize(
+    ("slices", "line"),
+    [
+        (7, ": 1 (its compute slices: 7 of 7) of the whole GPU's NVML energy counter (estimated)"),
+        (0, ": MIG slice with 0 of 7 compute slices; not metered"),
+    ],
+)
+def test_a_slice_of_all_or_none_of_the_board(slices, line):
+    slice_ = fake_mig(0, gi=1, ci=0, compute_slices=slices)
+    gpu = fake_gpu(0, counter_mJ=lambda t: 0, mig=[slice_])
+    _, choices = discover(FakeNvml([gpu]), visible=slice_.uuid)
+    assert choices[0].line == f"gpu:0 NVIDIA A100-SXM4-40GB MIG 1g.5gb{line}"
+
+
+def test_an_nvml_that_cannot_count_its_gpus_says_so():
+    class _Lost(FakeNvml):
+        def nvmlDeviceGetCount(self):
+            raise NVMLError_GpuIsLost()
+
+    sensors, choices = discover(_Lost([fake_gpu(0)]))
+    assert (sensors, lines(choices)) == ([], ["gpu: NVML could not list the GPUs (GPU is lost)"])
+
+
+def test_a_driver_without_mig_queries_meters_whole_gpus():
+    class _Old(FakeNvml):
+        def nvmlDeviceIsMigDeviceHandle(self, handle):
+            raise NVMLError_NotSupported()
+
+    (sensor,), _ = discover(_Old([fake_gpu(0, counter_mJ=lambda t: 0)]))
+    assert (sensor.share, sensor.provenance) == (1.0, "measured")
+
+
+def test_closing_after_nvml_was_shut_down_is_quiet():
+    nvml = FakeNvml([fake_gpu(0, counter_mJ=lambda t: 0)])
+    (sensor,), _ = discover(nvml)
+    while nvml.init_count > 0:
+        nvml.nvmlShutdown()
+    sensor.close()
