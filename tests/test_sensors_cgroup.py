@@ -126,3 +126,10 @@ def test_without_cgroup_lines_there_is_no_group(tmp_path):
 def test_cpu_lists_skip_empty_parts():
     assert parse_cpu_list("0-1,,3\n") == frozenset({0, 1, 3})
     assert parse_cpu_list("") == frozenset()
+
+
+def test_v2_reads_the_groups_own_usage_only(tmp_path):
+    machine = _machine(
+        tmp_path, "0::/job\n", {"job/cpu.max": "max 100000", "cpu.stat": "usage_usec 1"}
+    )
+    assert read_cgroup(machine).usage_path is None

@@ -803,6 +803,20 @@ UNKNOWN = "fallback coefficients: the CPU's microarchitecture is not known"
             "1.48-7",
             (CCF_MEMORY_CAVEAT,),
         ),
+        (
+            {"name": "Mystery CPU 9", "model": 6, "cpus": 2},
+            None,
+            _per_cpu(
+                "fallback",
+                f"{BARE}; microarchitecture unknown for Mystery CPU 9 (GenuineIntel family 6 "
+                "model 6); all 2 CPUs",
+                {"min_W_per_cpu": 0.74, "max_W_per_cpu": 3.5},
+                FALLBACK_SOURCE,
+                (UNKNOWN,),
+            ),
+            "1.48-7",
+            (CCF_MEMORY_CAVEAT,),
+        ),
     ],
 )
 def test_discovery_states_every_field_of_each_model(

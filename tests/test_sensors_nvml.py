@@ -575,3 +575,18 @@ def test_closing_after_nvml_was_shut_down_is_quiet():
     while nvml.init_count > 0:
         nvml.nvmlShutdown()
     sensor.close()
+
+
+def test_a_gpu_that_nvml_loses_while_it_is_described_is_not_metered(monkeypatch):
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # no caveat: names not compared
+
+    class _Flaky(FakeNvml):
+        def nvmlDeviceGetName(self, handle):
+            if handle is self.gpus[1]:
+                raise NVMLError_GpuIsLost()
+            return super().nvmlDeviceGetName(handle)
+
+    gpus = [fake_gpu(0, counter_mJ=lambda t: 0), fake_gpu(1, counter_mJ=lambda t: 0)]
+    sensors, choices = discover(_Flaky(gpus))
+    assert [s.device for s in sensors] == ["gpu:0"]
+    assert (choices[1].device, choices[1].line) == ("gpu:1", "gpu:1: NVML error (GPU is lost)")

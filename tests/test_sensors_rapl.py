@@ -450,3 +450,20 @@ def test_without_a_package_zone_the_cpu_is_estimated_and_says_so(tree, tmp_path)
         f"cpu: RAPL unreadable (no RAPL package zone in {tree.root})",
         f"dram: RAPL unreadable (no RAPL package zone in {tree.root})",
     ]
+
+
+def test_a_wrap_one_microjoule_above_the_ceiling_is_not_a_wrap(tree, clock):
+    # 1000 W for 1 s allows 1e9 uJ: a wrap of 1e9 + 1 uJ is taken for a restart (5 uJ)
+    sensor = package_sensor(tree, clock, energy_uJ=INTEL_RANGE_uJ - 1_000_000_000 + 4)
+    poll_at(tree, clock, sensor, 5)
+    assert sensor.energy_J() == 5e-6
+
+
+def test_rapl_choices_name_each_counter(tree, clock):
+    tree.add_zone(PACKAGE, "package-0")
+    tree.add_zone("intel-rapl:0:0", "dram")
+    found = discover_rapl(tree.root, clock=clock)
+    assert [(c.component, c.device, c.provenance, c.line) for c in found.choices] == [
+        ("cpu", "cpu:package-0", "measured", "cpu:package-0: RAPL package counter (measured)"),
+        ("dram", "dram:package-0", "measured", "dram:package-0: RAPL dram counter (measured)"),
+    ]
