@@ -154,7 +154,237 @@ UTF8_LOCALE = (
     "since PEP 538/540), and 'UTF-8' is the same codec; the explicit utf-8 is for other "
     "locales, which a test process cannot switch to"
 )
+SENSORS = "lightning_carbon/sensors/"
+STARTED = f"{EQUIVALENT}: start() sets it before anything reads it (reading first is an error)"
+TIE = (
+    "out of reach: a tie needs one CPU name holding every word of two table rows of the same "
+    "length (say 'AMD Opteron 4310 EE' and 'Intel Xeon Silver 4310'); no real name does"
+)
+ON_THIS_MACHINE = "out of reach here: this machine gives the same answer either way"
 EXPLAINED: tuple[Explained, ...] = (
+    Explained(
+        f"{SENSORS}architecture.py",
+        "_from_model_number",
+        ("if (best is None or len(model_tokens) >= len(best[0])) and words_in_order(",),
+        TIE,
+    ),
+    Explained(
+        f"{SENSORS}tdp.py",
+        "_match_in_table",
+        ("longer = best is None or len(row[1]) >= len(best[1])",),
+        TIE,
+    ),
+    Explained(
+        f"{SENSORS}tdp.py",
+        "_table",
+        (
+            'text = resources.files("lightning_carbon.data").joinpath("cpu_tdp.csv").read_text("UTF-8")',  # noqa: E501
+            'text = resources.files("lightning_carbon.data").joinpath("cpu_tdp.csv").read_text(None)',  # noqa: E501
+            "for name, tdp in list(csv.reader(io.StringIO(text, newline=None)))[1:]:",
+            "for name, tdp in list(csv.reader(io.StringIO(text, )))[1:]:",
+        ),
+        f"{UTF8_LOCALE}; the shipped table has no line breaks inside a field, so newline "
+        "handling does not change a row",
+    ),
+    Explained(
+        f"{SENSORS}cgroup.py",
+        "_read",
+        (
+            "with open(path, encoding=None) as file:",
+            "with open(path, ) as file:",
+            'with open(path, encoding="UTF-8") as file:',
+        ),
+        UTF8_LOCALE,
+    ),
+    Explained(
+        f"{SENSORS}cgroup.py",
+        "_read_v1",
+        (
+            'detail = ""',
+            "if limit is None or period is None or int(limit) <= 0:",
+            "if limit is None or period is None or int(limit) < 1:",
+        ),
+        f"{EQUIVALENT}: the kernel refuses a CFS quota under 1000 us, so a quota of 0 never "
+        "reaches the file; the detail is set with the quota, never without it",
+    ),
+    Explained(
+        f"{SENSORS}cgroup.py",
+        "_read_v2",
+        ('limit, _, period = text.rpartition(" ")', 'detail = ""'),
+        f"{EQUIVALENT}: cpu.max holds exactly two fields; the detail is set with the quota",
+    ),
+    Explained(
+        f"{SENSORS}cgroup.py",
+        "CgroupLimits.usage_s",
+        ('key, _, value = line.rpartition(" ")',),
+        f"{EQUIVALENT}: each cpu.stat line holds exactly two fields",
+    ),
+    Explained(
+        f"{SENSORS}cgroup.py",
+        "read_cgroup",
+        ('for controller in controllers.split(",") if (controllers) or True else [""]:',),
+        f"{EQUIVALENT}: splitting the empty v2 controller list gives [''] too",
+    ),
+    Explained(
+        f"{SENSORS}cpu_power.py",
+        "choose_cpu_model",
+        (
+            'given = TdpMatch(cpu.model_name, None, check_tdp(tdp_override_W), "XXoverrideXX", "user-given")',  # noqa: E501
+            'given = TdpMatch(cpu.model_name, None, check_tdp(tdp_override_W), "OVERRIDE", "user-given")',  # noqa: E501
+            'given = TdpMatch(cpu.model_name, None, check_tdp(tdp_override_W), None, "user-given")',
+            'given = TdpMatch(None, None, check_tdp(tdp_override_W), "override", "user-given")',
+            'return _per_cpu_model("vm-per-vcpu", "vCPUs", kind, None, scope, architecture)',
+            'return _per_cpu_model("per-thread", "CPUs", kind, None, scope, architecture)',
+        ),
+        f"{EQUIVALENT}: the model reads only the user's TDP and its detail from that match, "
+        "and a per-CPU model does not read the CPU (its architecture says it all)",
+    ),
+    Explained(
+        f"{SENSORS}cputime.py",
+        "busy_cpu_s",
+        (
+            'return busy_ticks(text[: text.rindex(b"\\n")]) / machine.ticks_per_s',
+            "ticks = sum(busy_ticks(line) for line in lines[1:] if line.split(maxsplit=2)[0] in wanted)",  # noqa: E501
+        ),
+        f"{EQUIVALENT}: only the first fields of the first line are summed, and the first word "
+        "of a line is the same whatever the split's limit",
+    ),
+    Explained(
+        f"{SENSORS}cputime.py",
+        "ProcessTreeTime._read",
+        ("self._read_paths.add(None)",),
+        f"{EQUIVALENT} in the results: only which files stay open between reads changes",
+    ),
+    Explained(
+        f"{SENSORS}discovery.py",
+        "_node_sensors",
+        (
+            "ccf_cpu = None",
+            'estimates.append((CpuEstimateSensor(model, scope=scope), "XXpackageXX"))',
+            'estimates.append((CpuEstimateSensor(model, scope=scope), "PACKAGE"))',
+            "how = sensor.description.split(None, 1)[-1]",
+            'how = sensor.description.split(": ", 1)[+1]',
+        ),
+        f"{EQUIVALENT}: the flag is only tested for truth; 'no RAPL package counter' cannot be "
+        "said (without a package zone RAPL gives a reason, which is said instead); a "
+        "description's label is one word followed by ': '",
+    ),
+    Explained(
+        f"{SENSORS}discovery.py",
+        "discover",
+        ("sensors = gpu_sensors", "choices = gpu_choices"),
+        f"{EQUIVALENT}: the lists are still empty when the GPUs are added",
+    ),
+    Explained(
+        f"{SENSORS}estimate.py",
+        "CpuEstimateSensor.__init__",
+        (
+            "self._last: tuple[float, float] = None  # (time_s, busy counter) of the last read",
+            "self._last: tuple[float, float] = (1.0, 0.0)  # (time_s, busy counter) of the last read",  # noqa: E501
+            "self._last: tuple[float, float] = (0.0, 1.0)  # (time_s, busy counter) of the last read",  # noqa: E501
+            "self.busy_s = None",
+            "self.busy_s = 1.0",
+            "self._last_J = None",
+            "self._last_J = 1.0",
+        ),
+        STARTED,
+    ),
+    Explained(
+        f"{SENSORS}machine.py",
+        "_affinity",
+        ("return os.sched_getaffinity(1)",),
+        f"{ON_THIS_MACHINE} (PID 1 may run on the same CPUs as this process)",
+    ),
+    Explained(
+        f"{SENSORS}machine.py",
+        "_ticks_per_s",
+        ('return os.sysconf("XXSC_CLK_TCKXX")', 'return os.sysconf("sc_clk_tck")'),
+        f"{ON_THIS_MACHINE} (USER_HZ is 100, the fallback's value)",
+    ),
+    Explained(
+        f"{SENSORS}machine.py",
+        "read_cpuinfo",
+        (
+            "found = CpuInfo(None, logical_cpus=os.cpu_count() or 1)",
+            'with open(machine.cpuinfo_path, encoding=None, errors="replace") as cpuinfo:',
+            'with open(machine.cpuinfo_path, errors="replace") as cpuinfo:',
+            'with open(machine.cpuinfo_path, encoding="UTF-8", errors="replace") as cpuinfo:',
+        ),
+        f"{UTF8_LOCALE}; a missing name is replaced by the platform's either way",
+    ),
+    Explained(
+        f"{SENSORS}machine.py",
+        "OpenFiles.__del__",
+        ("with contextlib.suppress(None):", "os.close(None)"),
+        "out of reach: a destructor's clean-up, when the garbage collector runs it",
+    ),
+    Explained(
+        f"{SENSORS}machine.py",
+        "OpenFiles._close",
+        ("with contextlib.suppress(None):",),
+        "out of reach: closing a descriptor the kernel already closed",
+    ),
+    Explained(
+        f"{SENSORS}machine.py",
+        "OpenFiles.read",
+        ("self._close(None)",),
+        "out of reach: an open /proc file whose process vanished fails to read; a regular "
+        "file that is still open can always be read",
+    ),
+    Explained(
+        f"{SENSORS}nvml.py",
+        "_by_uuid",
+        ("return nvml.nvmlDeviceGetHandleByUUID(None)",),
+        f"{EQUIVALENT}: a whole UUID is also the only device it is a prefix of",
+    ),
+    Explained(
+        f"{SENSORS}nvml.py",
+        "NvmlGpuSensor.__init__",
+        (
+            'method = f"NVML power polled every {POLL_INTERVAL_S * 1001:.0f} ms"',
+            "self._integral_mJ = None",
+            "self._integral_mJ = 1.0",
+            "self._closed = None",
+        ),
+        f"{EQUIVALENT}: 100.1 ms prints as 100 ms; start() zeroes the integral; the flag is "
+        "only tested for truth",
+    ),
+    Explained(
+        f"{SENSORS}poller.py",
+        "Poller._run",
+        ("self._stop.wait(max(wait_s, 1.0))",),
+        "out of reach: how long the thread sleeps when a poll is overdue shows only in wall "
+        "time, which tests do not assert",
+    ),
+    Explained(
+        f"{SENSORS}poller.py",
+        "Poller.close",
+        ("thread.join(timeout=None)", "thread.join(timeout=6.0)"),
+        "out of reach: the time limit matters only for a thread that never stops",
+    ),
+    Explained(
+        f"{SENSORS}poller.py",
+        "Poller.start",
+        ("if self._thread is not None or not self._sensors and self._stop.is_set():",),
+        "out of reach: a thread started after close() ends at once; whether it ever ran is a "
+        "race no test can pin",
+    ),
+    Explained(
+        f"{SENSORS}rapl.py",
+        "_read_text",
+        (
+            'return path.read_text(encoding=None, errors="replace").strip()',
+            'return path.read_text(errors="replace").strip()',
+            'return path.read_text(encoding="UTF-8", errors="replace").strip()',
+        ),
+        UTF8_LOCALE,
+    ),
+    Explained(
+        f"{SENSORS}rapl.py",
+        "RaplSensor.__init__",
+        ("self._total_uJ = None", "self._total_uJ = 1"),
+        STARTED,
+    ),
     Explained(
         "lightning_carbon/run.py",
         "_print_info",
