@@ -12,13 +12,14 @@ as not killed). Target: at least 90 % in each area. Every survivor is printed wi
 unless ``EXPLAINED`` below says why no test should kill it (equivalent, or out of reach); an
 explanation is keyed by file, function and the mutated line, never by mutmut's number, and one
 that no longer matches a survivor is printed as stale. Not run in CI: a full run takes about
-10-15 minutes with 2 workers on a 2-core CPU. A MISS still exits 0; a crash does not.
+11 minutes with 2 workers on a 2-core CPU. A MISS still exits 0; a crash does not.
 
 Example::
 
     python benchmarks/mutation.py                    # every area
     python benchmarks/mutation.py --area predict     # one area while iterating
     python benchmarks/mutation.py --quick            # the smallest area only, a smoke run
+    python benchmarks/mutation.py --report-only      # the last run's results again
 """
 
 from __future__ import annotations
@@ -125,8 +126,8 @@ bodies are mutated too: the run's guarded methods, the readings' properties, cac
 @dataclass(frozen=True)
 class Explained:
     """Survivors no test should kill: where they are, the mutated lines as the diff shows
-    them (each stripped; a mutant of several lines joined by `` / ``; ``ANY``: every mutant of
-    the function), and why."""
+    them (each stripped; a mutant of several lines joined by `` / ``; for one that only takes
+    something out, ``removed:`` and what it takes out), and why."""
 
     path: str
     function: str
@@ -134,12 +135,10 @@ class Explained:
     why: str
 
     def matches(self, mutant: Mutant) -> bool:
-        return (self.path, self.function) == (mutant.path, mutant.function) and (
-            ANY in self.mutated or mutant.mutated in self.mutated
-        )
+        same_place = (self.path, self.function) == (mutant.path, mutant.function)
+        return same_place and mutant.mutated in self.mutated
 
 
-ANY = "*"
 EQUIVALENT = "equivalent"
 STACKLEVEL = (
     "out of reach: a warning's stacklevel picks the caller line it names; mutmut's trampolines "
@@ -939,7 +938,7 @@ def _report(scores: list[Score]) -> str:
             mine = [m for m in explained if m.explained is e]
             parts.append(f"- {e.path} {e.function}, {len(mine)} mutant(s): {e.why}")
             parts.extend(f"    `{m.mutated}`" for m in mine)
-            seen.update((id(e), ANY if ANY in e.mutated else m.mutated) for m in mine)
+            seen.update((id(e), m.mutated) for m in mine)
     ran = {path for s in scores if not s.crashed for path in _files(AREAS[s.area])}
     stale = [
         (e, line)
