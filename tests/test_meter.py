@@ -599,3 +599,50 @@ def test_other_users_of_a_device_are_asked_for_every_10_s_of_windows():
         clock.advance(5.0)
         meter.end("w")
     assert asked == [0.0, 10.0, 20.0]
+
+
+# --- the poller -------------------------------------------------------------------------------
+
+
+def _wait_for(condition, timeout_s=5.0):
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return condition()
+
+
+def _pollers():
+    return [t for t in threading.enumerate() if t.name == "lightning-carbon-poller"]
+
+
+def test_the_poller_polls_when_due_on_its_clock_once_per_interval():
+    from lightning_carbon.sensors.poller import Poller
+
+    clock = FakeClock(0.0)
+    sensor = ScriptedSensor("cpu:package-0", "cpu", clock, poll_interval_s=0.5)
+    poller = Poller([sensor], on_failure=lambda s, e: None, clock=clock)
+    assert not poller.running
+    poller.start()
+    poller.start()  # a second start changes nothing
+    assert poller.running and len(_pollers()) == 1 and _pollers()[0].daemon
+    clock.advance(0.5)  # exactly due
+    assert _wait_for(lambda: sensor.polls == 1)
+    time.sleep(0.05)  # the clock stands still: the next poll is not due
+    assert sensor.polls == 1
+    poller.close()
+    assert not poller.running and _pollers() == []
+
+
+def test_a_poller_with_nothing_to_poll_or_already_closed_starts_no_thread():
+    from lightning_carbon.sensors.poller import Poller
+
+    clock = FakeClock(0.0)
+    quiet = Poller([ScriptedSensor("dram", "dram", clock)], on_failure=print, clock=clock)
+    quiet.start()
+    assert not quiet.running
+    closed = Poller(
+        [ScriptedSensor("cpu", "cpu", clock, poll_interval_s=0.5)], on_failure=print, clock=clock
+    )
+    closed.close()
+    closed.start()
+    assert not closed.running

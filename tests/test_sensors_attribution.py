@@ -15,7 +15,7 @@ import pytest
 
 from lightning_carbon import EnergyMeter
 from lightning_carbon.reading import EnergyReading
-from lightning_carbon.sensors.attribution import Attribution, window_share
+from lightning_carbon.sensors.attribution import Attribution, attribution_record, window_share
 from lightning_carbon.sensors.cputime import ProcessTreeTime
 from lightning_carbon.sensors.estimate import CpuEstimateSensor, DramSensor
 from lightning_carbon.sensors.nvml import discover_nvml
@@ -88,10 +88,32 @@ def test_readings_never_decrease(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("job_s", "node_s", "share"), [(1.7, 4.0, 0.425), (2.1, 2.0, 1.0), (0.0, 0.0, 0.0)]
+    ("job_s", "node_s", "share"),
+    [(1.7, 4.0, 0.425), (2.1, 2.0, 1.0), (0.0, 0.0, 0.0), (0.5, 0.8, 0.625), (1.0, -1.0, 0.0)],
 )
 def test_window_share(job_s, node_s, share):
     assert window_share(job_s, node_s) == share
+
+
+def test_a_split_without_a_share_says_0_percent():
+    record = attribution_record("process", ["cpu"], job_cpu_s=0.0, node_busy_cpu_s=2.0)
+    assert record["description"].startswith("cpu: 0 % of the machine's energy")
+
+
+def test_without_a_busy_time_source_cpu_times_say_what_is_missing():
+    with pytest.raises(RuntimeError) as raised:
+        Attribution(tree=ProcessTreeTime([os.getpid()])).cpu_times()
+    assert str(raised.value) == "Attribution.node_busy_s is not set"
+
+
+@pytest.mark.parametrize(
+    ("others", "shown"),
+    [(5, "1, 2, 3, 4, 5"), (6, "1, 2, 3, 4, 5, ..."), (7, "1, 2, 3, 4, 5, ...")],
+)
+def test_a_shared_device_names_at_most_five_other_processes(others, shown):
+    attribution = Attribution(tree=ProcessTreeTime([os.getpid()]))
+    reason = attribution.others_on_device({os.getpid(), *range(1, others + 1)})
+    assert reason == f"also used by {others} other process(es) (PIDs {shown})"
 
 
 # --- meters on a scripted VM ----------------------------------------------------------------

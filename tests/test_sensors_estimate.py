@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 import lightning_carbon
 from lightning_carbon.sensors import machine as machine_module
 from lightning_carbon.sensors.architecture import (
+    CCF_SOURCE,
     FALLBACK_SOURCE,
     OUTLIER_CAVEAT,
     coefficients,
@@ -19,7 +21,7 @@ from lightning_carbon.sensors.architecture import (
 )
 from lightning_carbon.sensors.base import SensorUnavailable
 from lightning_carbon.sensors.cpu_power import TDP_SOURCE
-from lightning_carbon.sensors.discovery import CCF_MEMORY_CAVEAT, discover
+from lightning_carbon.sensors.discovery import CCF_MEMORY_CAVEAT, VM_RAPL, Discovery, discover
 from lightning_carbon.sensors.estimate import (
     DRAM_W_PER_GB,
     DRAM_W_PER_GB_SOURCE,
@@ -27,7 +29,12 @@ from lightning_carbon.sensors.estimate import (
     DramSensor,
 )
 from lightning_carbon.sensors.machine import CpuInfo, parse_cpuinfo, read_cpu_name
-from lightning_carbon.sensors.tdp import match_cpu_tdp, normalise_cpu_name
+from lightning_carbon.sensors.tdp import (
+    check_tdp,
+    match_cpu_tdp,
+    model_numbers,
+    normalise_cpu_name,
+)
 from tests.fake_machine import FakeMachine
 from tests.fakes import FakeClock
 
@@ -136,6 +143,8 @@ def test_partial_tdp_match_takes_the_row_contained_in_the_name():
         190.0,
         "partial",
     )
+    assert match.detail == "partial match with table row 'Intel Core i7-12700K'"
+    assert match.cpu_name == "12th Gen Intel(R) Core(TM) i7-12700K"
 
 
 @pytest.mark.parametrize(
@@ -146,6 +155,8 @@ def test_partial_tdp_match_takes_the_row_contained_in_the_name():
         "AMD EPYC 9999Z 64-Core Processor",  # a model number the table does not have
         "QEMU Virtual CPU version 2.5+",
         "",
+        "Intel Foo 7763",  # a table row's model number without the row's other words
+        "Intel Quark Microcontroller D1000",  # a row with a TDP of 0 W: left out
     ],
 )
 def test_a_name_without_a_known_model_number_has_no_tdp(cpu):
@@ -155,6 +166,14 @@ def test_a_name_without_a_known_model_number_has_no_tdp(cpu):
 def test_tdp_override_replaces_the_table():
     match = match_cpu_tdp("AMD EPYC", override_W=95)
     assert (match.row_name, match.tdp_W, match.quality) == (None, 95.0, "override")
+    assert (match.cpu_name, match.detail) == ("AMD EPYC", "user-given TDP")
+
+
+def test_the_first_rows_and_tdps_under_a_watt_are_in_the_table():
+    assert match_cpu_tdp("1075T").tdp_W == 95.0  # the table's first row
+    assert match_cpu_tdp("Intel Atom Z500").tdp_W == 0.65
+    assert check_tdp(0.5) == 0.5
+    assert model_numbers(("i3", "a12")) == ("a12",)  # three characters with a digit
 
 
 @pytest.mark.parametrize("bad", [0, -5.0, float("nan"), float("inf"), "95", True])
@@ -273,6 +292,39 @@ AMD, INTEL = "AuthenticAMD", "GenuineIntel"
             "Graviton2",
             "ARM part 0xd0c: Neoverse N1 (Linux arm64 cputype.h)",
         ),
+        # code names are found whatever separates their words
+        *(
+            (
+                CpuInfo(f"Intel Xeon Processor ({name})"),
+                architecture,
+                f"code name {code!r} in the CPU name",
+            )
+            for name, architecture, code in (
+                ("Cascade Lake", "Cascade Lake", "cascadelake"),
+                ("Sapphire-Rapids", "Sapphire Rapids", "sapphirerapids"),
+                ("Ivy_Bridge", "Ivy Bridge", "ivybridge"),
+            )
+        ),
+        # the row with the most of the CPU's words wins, and all of its words must be there
+        (
+            CpuInfo("Intel(R) Xeon(R) CPU E5-2620 v2 @ 2.10GHz"),
+            "Ivy Bridge",
+            "model 'E5-2620 v2' in CCF's list intel-ivybridge.csv",
+        ),
+        (
+            CpuInfo("Intel(R) Xeon(R) CPU E5-2620 0 @ 2.00GHz"),
+            "Sandy Bridge",
+            "model 'E5-2620' in CCF's list intel-sandybridge.csv",
+        ),
+        # the first and the last model of a range
+        *(
+            (
+                CpuInfo("AMD EPYC", AMD, 25, model),
+                "EPYC 3rd Gen",
+                f"AuthenticAMD family 25 model {model}: Zen 3 (Linux arch/x86/kernel/cpu/amd.c)",
+            )
+            for model in (0x20, 0x5F)
+        ),
     ],
 )
 def test_architecture_from_name_code_name_or_ids(cpu, architecture, how):
@@ -287,6 +339,11 @@ def test_architecture_from_name_code_name_or_ids(cpu, architecture, how):
         CpuInfo("QEMU Virtual CPU version 2.5+", INTEL, 6, 6),
         CpuInfo("AMD EPYC", AMD, 0x15, 1),  # Bulldozer-era family: no CCF row
         CpuInfo("", arm_implementer=0x61, arm_part=0x22),  # not an ARM Ltd core
+        CpuInfo("", arm_implementer=0x50, arm_part=0xD0C),  # a Neoverse part number, not ARM's
+        CpuInfo("", arm_implementer=0x41, arm_part=0xD03),  # an ARM core CCF has no row for
+        CpuInfo("AMD EPYC", AMD, 25, None),  # a family without a model
+        CpuInfo("AMD Athlon", AMD, 6, 0x3F),  # family 6 is Intel's numbering only for Intel
+        CpuInfo("Intel Foo 7763"),  # a known model number without its other words
     ],
 )
 def test_unknown_architecture(cpu):
@@ -364,9 +421,9 @@ def test_busy_time_above_full_load_is_capped_and_energy_never_decreases(tmp_path
     sensor.start()
     for ticks in vm.ticks.values():
         ticks["user"] += 1000  # 10 busy seconds per CPU appear without time passing
-    vm.run(1.0, busy=1.0)
+    vm.run(0.5, busy=1.0)
     first = sensor.energy_J()
-    assert sensor.busy_s == 2.0  # at most 2 CPUs x 1 s
+    assert sensor.busy_s == 1.0  # at most 2 CPUs x 0.5 s
     for ticks in vm.ticks.values():
         ticks["user"] -= 5000  # the counter steps back
     vm.run(0.0)
@@ -498,7 +555,7 @@ def test_cpu_sensor_must_start_and_fails_when_the_group_usage_vanishes(tmp_path)
     host = _vm(tmp_path, cpus=8)
     host.set_cgroup_v2(cpu_max="200000 100000")
     sensor = CpuEstimateSensor(machine=host.machine())
-    with pytest.raises(RuntimeError, match="start"):
+    with pytest.raises(RuntimeError, match=r"^cpu: call start\(\) before energy_J\(\)$"):
         sensor.energy_J()
     sensor.start()
     (tmp_path / "cgroup" / "cpu.stat").unlink()
@@ -540,6 +597,7 @@ def test_dram_sensor_labels_description_and_source():
     [
         ({}, 256.0, "256 GB installed"),
         ({"memory_max": str(4 * 2**30)}, 4.0, "cgroup memory limit of 4 GB"),
+        ({"memory_max": str(256 * 2**30)}, 256.0, "256 GB installed"),  # a limit of it all
         (
             {"cpu_max": "400000 100000"},
             256.0 * 4 / 64,
@@ -613,3 +671,323 @@ def test_the_sensors_command_prints_each_choice_and_the_attribution(tmp_path, mo
         "vm-per-vcpu",
         "dram-per-GB",
     ]
+
+
+# --- every field of what discovery decides, per kind of machine -----------------------------
+
+CCF_DRAM = "[Cloud Carbon Footprint memory coefficient]"
+
+
+def _dram(why: str, memory_GB: float, caveats: tuple[str, ...] = ()) -> dict:
+    caution = "".join(f"; caution: {c}" for c in caveats)
+    return {
+        "component": "dram",
+        "device": "dram",
+        "provenance": "estimated",
+        "line": f"dram: {why} -> estimate {memory_GB:g} GB ({memory_GB:g} GB installed) x 0.392 "
+        f"W/GB = {memory_GB * 0.392:.3g} W {CCF_DRAM}{caution} (estimated)",
+        "model": {
+            "name": "dram-per-GB",
+            "formula": f"W = {memory_GB:g} GB x 0.392 W/GB",
+            "coefficients": {"memory_GB": memory_GB, "W_per_GB": 0.392},
+            "source": DRAM_W_PER_GB_SOURCE,
+            "basis": f"{memory_GB:g} GB installed",
+            "caveats": list(caveats),
+        },
+        "shared": None,
+    }
+
+
+def _cpu(why: str, model: dict, range_W: str) -> dict:
+    caveats = "".join(f"; caution: {c}" for c in model["caveats"])
+    formula = model["formula"].split(";")[0]
+    return {
+        "component": "cpu",
+        "device": "cpu",
+        "provenance": "estimated",
+        "line": f"cpu: {why} -> {formula} = {range_W} W [{model['basis']}; {model['source']}]"
+        f"{caveats} (estimated)",
+        "model": model,
+        "shared": None,
+    }
+
+
+XEON = "Intel(R) Xeon(R) Gold 6248R CPU @ 3.00GHz (GenuineIntel family 6 model 85)"
+LINEAR = "u = busy share of those CPUs, steal excluded"
+
+
+def _tdp(name, tdp_W, source, detail):
+    return {
+        "name": name,
+        "formula": f"W = 2 socket(s) x {tdp_W:g} W TDP x (0.12 + u x 0.88); {LINEAR}",
+        "coefficients": {
+            "sockets": 2,
+            "tdp_W": tdp_W,
+            "idle_share_of_tdp": 0.12,
+            "cpus": 4,
+            "machine_cpus": 4,
+        },
+        "source": source,
+        "basis": f"{XEON}: {detail}; all 4 CPUs",
+        "caveats": [],
+        "idle_W": pytest.approx(0.12 * 2 * tdp_W),
+        "max_W": 2 * tdp_W,
+    }
+
+
+def _per_cpu(name, kind, coefficients, source, caveats=()):
+    return {
+        "name": name,
+        "formula": f"W = 2 CPUs x (min + u x (max - min)); {LINEAR}",
+        "coefficients": {"cpus": 2, **coefficients},
+        "source": source,
+        "basis": kind,
+        "caveats": list(caveats),
+        "idle_W": pytest.approx(2 * coefficients["min_W_per_cpu"]),
+        "max_W": pytest.approx(2 * coefficients["max_W_per_cpu"]),
+    }
+
+
+EPYC_BASIS = (
+    "EPYC 3rd Gen from AuthenticAMD family 25 model 1: Zen 3 (Linux arch/x86/kernel/cpu/amd.c)"
+)
+BARE = "bare metal (no hypervisor flag), CPU not in the TDP table"
+QEMU = "QEMU Virtual CPU version 2.5+ (GenuineIntel family 6 model 6)"
+UNKNOWN = "fallback coefficients: the CPU's microarchitecture is not known"
+
+
+@pytest.mark.parametrize(
+    ("machine", "tdp_W", "cpu", "range_W", "dram_caveats"),
+    [
+        (
+            {"name": XEON.split(" (")[0], "vendor": "GenuineIntel", "model": 85, "sockets": 2},
+            None,
+            _tdp(
+                "sockets-tdp",
+                205.0,
+                TDP_SOURCE,
+                "exact match with table row 'Intel Xeon Gold 6248R'",
+            ),
+            "49.2-410",
+            (),
+        ),
+        (
+            {"name": XEON.split(" (")[0], "vendor": "GenuineIntel", "model": 85, "sockets": 2},
+            100.0,
+            _tdp("user-tdp", 100.0, "TDP given by the user (cpu_tdp_w)", "user-given"),
+            "24-200",
+            (),
+        ),
+        (
+            {"name": "AMD EPYC", "vendor": "AuthenticAMD", "family": 25, "model": 1, "cpus": 2},
+            None,
+            _per_cpu(
+                "per-thread",
+                f"{BARE}; {EPYC_BASIS}; all 2 CPUs",
+                {"min_W_per_cpu": 0.4556, "max_W_per_cpu": 1.9573, "architecture": "EPYC 3rd Gen"},
+                CCF_SOURCE,
+            ),
+            "0.911-3.91",
+            (CCF_MEMORY_CAVEAT,),
+        ),
+        (
+            {"name": "QEMU Virtual CPU version 2.5+", "model": 6, "cpus": 2, "hypervisor": True},
+            None,
+            _per_cpu(
+                "fallback",
+                f"VM (hypervisor CPU flag); microarchitecture unknown for {QEMU}; all 2 CPUs",
+                {"min_W_per_cpu": 0.74, "max_W_per_cpu": 3.5},
+                FALLBACK_SOURCE,
+                (UNKNOWN,),
+            ),
+            "1.48-7",
+            (CCF_MEMORY_CAVEAT,),
+        ),
+        (
+            {"name": "Mystery CPU 9", "model": 6, "cpus": 2},
+            None,
+            _per_cpu(
+                "fallback",
+                f"{BARE}; microarchitecture unknown for Mystery CPU 9 (GenuineIntel family 6 "
+                "model 6); all 2 CPUs",
+                {"min_W_per_cpu": 0.74, "max_W_per_cpu": 3.5},
+                FALLBACK_SOURCE,
+                (UNKNOWN,),
+            ),
+            "1.48-7",
+            (CCF_MEMORY_CAVEAT,),
+        ),
+    ],
+)
+def test_discovery_states_every_field_of_each_model(
+    tmp_path, machine, tdp_W, cpu, range_W, dram_caveats
+):
+    settings = {"vendor": "GenuineIntel", "family": 6, "hypervisor": False, "cpus": 4, **machine}
+    node = FakeMachine(tmp_path / "node", memory_GB=2.0, **settings)
+    (tmp_path / "powercap").mkdir()
+    found = discover(
+        gpu_indices=[],
+        cpu_tdp_w=tdp_W,
+        powercap_root=str(tmp_path / "powercap"),
+        machine=node.machine(),
+    )
+    why = f"RAPL unreadable (no RAPL package zone in {tmp_path / 'powercap'})"
+    assert [asdict(choice) for choice in found.choices] == [
+        _cpu(why, cpu, range_W),
+        _dram(why, 2.0, dram_caveats),
+    ]
+    assert [(s.device, s.component, s.provenance) for s in found.sensors] == [
+        ("cpu", "cpu", "estimated"),
+        ("dram", "dram", "estimated"),
+    ]
+    assert found.sensors[0].model == found.choices[0].model
+    assert (found.scope.n_cpus, found.scope.detail) == (
+        settings["cpus"],
+        f"all {settings['cpus']} CPUs",
+    )
+
+
+def test_a_measured_package_on_a_vm_is_the_hosts_and_dram_is_estimated_without_caveat(tmp_path):
+    from tests.fake_powercap import FakePowercap
+
+    tree = FakePowercap(tmp_path / "rapl")
+    tree.add_zone("intel-rapl:0", "package-0", energy_uJ=5)
+    vm = _vm(tmp_path / "vm", cpus=2, memory_GB=2.0)
+    found = discover(gpu_indices=[], powercap_root=str(tree.root), machine=vm.machine())
+    assert [asdict(choice) for choice in found.choices] == [
+        {
+            "component": "cpu",
+            "device": "cpu:package-0",
+            "provenance": "measured",
+            "line": f"cpu:package-0: RAPL package counter (measured) [{VM_RAPL}]",
+            "model": None,
+            "shared": VM_RAPL,
+        },
+        _dram("no RAPL dram counter", 2.0),
+    ]
+    assert [s.shared for s in found.sensors] == [VM_RAPL, None]
+    assert found.scope.detail == "all 2 CPUs" and found.scope.cgroup is None
+
+
+def test_a_process_that_does_not_meter_the_node_discovers_nothing_for_it(tmp_path):
+    assert discover(gpu_indices=[], node_level=False) == Discovery([], [], None)
+
+
+def test_a_given_model_or_scope_is_kept_and_the_other_one_read(tmp_path):
+    vm = _vm(tmp_path, cpus=2)
+    machine = vm.machine()
+    chosen = CpuEstimateSensor(machine=machine)
+    other = _vm(tmp_path / "other", cpus=4)
+    given_scope = CpuEstimateSensor(machine=other.machine()).scope
+    user = CpuEstimateSensor(cpu_tdp_w=50.0, machine=machine).power_model
+    with_model = CpuEstimateSensor(user, machine=machine)
+    assert (with_model.power_model, with_model.scope.n_cpus) == (user, 2)
+    with_scope = CpuEstimateSensor(scope=given_scope, machine=machine)
+    assert (with_scope.scope, with_scope.power_model.n_cpus) == (given_scope, 4)
+    both = CpuEstimateSensor(user, scope=given_scope)
+    assert (both.power_model, both.scope) == (user, given_scope)
+    assert chosen.power_model.name == "vm-per-vcpu"
+
+
+def test_cautions_are_each_appended_to_the_line(tmp_path):
+    dram = DramSensor(memory_GB=2.0, caveats=("one", "two"))
+    assert dram.description.endswith("coefficient]; caution: one; caution: two (estimated)")
+    model = CpuEstimateSensor(machine=_vm(tmp_path, family=26, model=2).machine()).power_model
+    doubled = replace(model, caveats=("one", "two"))
+    assert doubled.summary().endswith("]; caution: one; caution: two")
+
+
+def test_a_dram_sensor_without_a_scope_reads_this_machine():
+    from lightning_carbon.sensors.machine import read_cpuinfo
+    from lightning_carbon.sensors.scope import cpu_scope
+
+    assert DramSensor().model == DramSensor(scope=cpu_scope(read_cpuinfo())).model
+    with pytest.raises(RuntimeError, match=r"^dram: call start\(\) before energy_J\(\)$"):
+        DramSensor().energy_J()
+
+
+def test_cpu_names_carry_the_ids_that_place_them():
+    assert CpuInfo("X", family=6, model=85).describe() == "X (vendor? family 6 model 85)"
+    assert CpuInfo("").describe() == "unnamed CPU"
+    both = CpuInfo("Y", AMD, 25, 1, arm_implementer=0x41, arm_part=0xD0C)
+    assert both.describe() == (
+        "Y (AuthenticAMD family 25 model 1, ARM implementer 0x41 part 0xd0c)"
+    )
+
+
+def test_without_cpuinfo_or_a_cpu_count_there_is_one_cpu(tmp_path, monkeypatch):
+    from lightning_carbon.sensors.machine import Machine, read_cpuinfo
+
+    monkeypatch.setattr(machine_module.os, "cpu_count", lambda: None)
+    assert read_cpuinfo(Machine(cpuinfo_path=str(tmp_path / "none"))).logical_cpus == 1
+
+
+# --- the scope: which CPUs and how much memory the node-level sensors count --------------------
+
+
+def test_the_cpuset_counts_only_within_the_affinity(tmp_path):
+    host = _vm(tmp_path, cpus=16, affinity=set(range(8)))
+    host.set_cgroup_v2(cpuset="6-9")
+    scope = CpuEstimateSensor(machine=host.machine()).scope
+    assert (scope.n_cpus, scope.cpus) == (2, frozenset({6, 7}))
+
+
+def test_a_quota_of_every_allowed_cpu_is_no_limit(tmp_path):
+    host = _vm(tmp_path, cpus=2)
+    host.set_cgroup_v2(cpu_max="200000 100000")
+    scope = CpuEstimateSensor(machine=host.machine()).scope
+    assert (scope.n_cpus, scope.detail, scope.busy_from_cgroup) == (2, "all 2 CPUs", False)
+
+
+def test_a_quota_within_a_cpuset_with_its_usage_unreadable(tmp_path):
+    host = _vm(tmp_path, cpus=16)
+    host.set_cgroup_v2(cpu_max="200000 100000", cpuset="0-7")
+    (tmp_path / "cgroup" / "cpu.stat").unlink()
+    scope = CpuEstimateSensor(machine=host.machine()).scope
+    assert (scope.n_cpus, scope.machine_cpus, scope.cpus) == (2.0, 16, frozenset(range(8)))
+    assert scope.detail == (
+        "cgroup v2 cpu.max '200000 100000': 2 of 16 CPUs (usage unreadable: the allowed CPUs' "
+        "busy time)"
+    )
+    assert scope.busy_from_cgroup is False
+
+
+def test_a_machine_without_cgroups_counts_its_cpus_and_installed_memory(tmp_path):
+    host = _vm(tmp_path, cpus=4, memory_GB=8.0)
+    (tmp_path / "proc" / "self" / "cgroup").unlink()
+    machine = host.machine()
+    scope = CpuEstimateSensor(machine=machine).scope
+    assert (scope.n_cpus, scope.detail, scope.cgroup) == (4, "all 4 CPUs", None)
+    assert DramSensor(scope=scope).model["basis"] == "8 GB installed"
+
+
+def test_rapl_covers_the_whole_machine(tmp_path):
+    from tests.fake_powercap import FakePowercap
+
+    tree = FakePowercap(tmp_path / "rapl")
+    tree.add_zone("intel-rapl:0", "package-0")
+    node = _vm(tmp_path / "vm", cpus=4)
+    node.set_cgroup_v2(cpu_max="100000 100000")  # RAPL still counts every CPU
+    machine = node.machine()
+    scope = discover(gpu_indices=[], powercap_root=str(tree.root), machine=machine).scope
+    assert (scope.n_cpus, scope.machine_cpus, scope.cpus, scope.cgroup) == (4, 4, None, None)
+    assert scope.machine is machine
+
+
+def test_discovery_meters_the_asked_gpus_before_the_node(tmp_path, monkeypatch):
+    from tests.fake_nvml import FakeNvml, fake_gpu
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    nvml = FakeNvml([fake_gpu(k, counter_mJ=lambda t: 0) for k in range(2)])
+    vm = _vm(tmp_path / "vm", cpus=2)
+    (tmp_path / "p").mkdir()
+    found = discover([1], nvml=nvml, powercap_root=str(tmp_path / "p"), machine=vm.machine())
+    assert [c.device for c in found.choices] == ["gpu:1", "cpu", "dram"]
+    assert [s.device for s in found.sensors] == ["gpu:1", "cpu", "dram"]
+    assert found.lines().split("\n") == [c.line for c in found.choices]
+    assert found.choices[0].line.startswith("gpu:1 NVIDIA H100 80GB HBM3: NVML energy counter")
+    every = discover(nvml=nvml, node_level=False)
+    assert [c.device for c in every.choices] == ["gpu:0", "gpu:1"]
+    for sensor in found.sensors + every.sensors:
+        sensor.close()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
 
+from lightning_carbon.sensors import nvml as nvml_module
 from lightning_carbon.sensors.base import SensorUnavailable
 from lightning_carbon.sensors.nvml import (
     NvmlGpuSensor,
@@ -20,7 +23,9 @@ from tests.fake_nvml import (
     FakeGpu,
     FakeNvml,
     NVMLError_DriverNotLoaded,
+    NVMLError_GpuIsLost,
     NVMLError_LibraryNotFound,
+    NVMLError_NotSupported,
     fake_gpu,
     fake_mig,
 )
@@ -32,9 +37,24 @@ def no_torch(index: int) -> None:
 
 
 def discover(nvml: FakeNvml, visible: str | None = None, indices=None, cuda_uuid=no_torch):
-    return discover_nvml(
+    sensors, choices = discover_nvml(
         indices, nvml=nvml, visible_devices=visible, clock=nvml.clock, cuda_uuid=cuda_uuid
     )
+    _check_choices(sensors, choices)
+    return sensors, choices
+
+
+def _check_choices(sensors, choices) -> None:
+    """What every discovery holds: each choice is a GPU's (or all GPUs', ``gpu``), its line
+    starts with its label, and its provenance is its sensor's (``None`` without one)."""
+    by_device = {sensor.device: sensor for sensor in sensors}
+    for choice in choices:
+        assert choice.component == "gpu" and re.fullmatch(r"gpu(:\d+)?", choice.device)
+        assert choice.line.startswith((f"{choice.device}:", f"{choice.device} "))
+        sensor = by_device.get(choice.device)
+        assert choice.provenance == (None if sensor is None else sensor.provenance)
+        assert choice.model is None
+    assert list(by_device) == [c.device for c in choices if c.provenance is not None]
 
 
 def lines(choices) -> list[str]:
@@ -467,3 +487,106 @@ def test_real_gpu_reports_positive_energy_after_a_busy_matmul():
     energy_J = sensor.energy_J()
     sensor.close()
     assert energy_J > 0, choices[0].line
+
+
+# --- CUDA's own UUIDs, edges of a MIG share, and NVML that misbehaves ----------------------------
+
+CAVEAT = (
+    " [mixed GPU models: CUDA numbers them fastest first, NVML by PCI bus; set "
+    "CUDA_DEVICE_ORDER=PCI_BUS_ID to be sure of the mapping]"
+)
+
+
+class _Cuda:
+    def __init__(self, initialized: bool, uuids: list[str]) -> None:
+        self.initialized, self.uuids = initialized, uuids
+
+    def is_initialized(self) -> bool:
+        return self.initialized
+
+    def get_device_properties(self, index: int):
+        if index >= len(self.uuids):
+            raise AssertionError("Invalid device id")
+        return types.SimpleNamespace(uuid=self.uuids[index])
+
+
+def test_torch_gives_uuids_only_once_it_initialised_cuda(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=_Cuda(True, ["5f2c"])))
+    assert (nvml_module._torch_uuid(0), nvml_module._torch_uuid(1)) == ("5f2c", None)
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=_Cuda(False, ["5f2c"])))
+    assert nvml_module._torch_uuid(0) is None
+    monkeypatch.delitem(sys.modules, "torch")
+    assert nvml_module._torch_uuid(0) is None
+
+
+def test_uuids_with_their_prefix_map_too_and_a_polled_gpu_keeps_the_clock():
+    mig = fake_mig(7, gi=1, ci=0)
+    board = fake_gpu(2, counter_mJ=lambda t: int(63_000 * t), mig=[mig])
+    polled = fake_gpu(1, power_mW=lambda t: 5_000)
+    nvml = FakeNvml([fake_gpu(0, counter_mJ=lambda t: 0), polled, board])
+    uuids = {0: polled.uuid, 1: mig.uuid}  # "GPU-..." and "MIG-..." as given
+    sensors, _ = discover(nvml, visible="0", indices=[0, 1], cuda_uuid=uuids.get)
+    assert energies_after_1_s(sensors, nvml.clock) == [("gpu:0", 5.0), ("gpu:1", 9.0)]
+
+
+def test_the_order_caveat_reads_the_first_character_of_each_entry():
+    gpus = [fake_gpu(0, counter_mJ=lambda t: 0), fake_gpu(1, name="T400", counter_mJ=lambda t: 0)]
+    _, choices = discover(FakeNvml(gpus), visible="1gpu")
+    assert choices[0].line == f"gpu:0 T400: NVML energy counter (measured){CAVEAT}"
+    _, choices = discover(FakeNvml(gpus), visible=f"{gpus[0].uuid},1")
+    assert choices[1].line.endswith(CAVEAT)
+
+
+@pytest.mark.parametrize(
+    ("slices", "line"),
+    [
+        (7, ": 1 (its compute slices: 7 of 7) of the whole GPU's NVML energy counter (estimated)"),
+        (0, ": MIG slice with 0 of 7 compute slices; not metered"),
+    ],
+)
+def test_a_slice_of_all_or_none_of_the_board(slices, line):
+    slice_ = fake_mig(0, gi=1, ci=0, compute_slices=slices)
+    gpu = fake_gpu(0, counter_mJ=lambda t: 0, mig=[slice_])
+    _, choices = discover(FakeNvml([gpu]), visible=slice_.uuid)
+    assert choices[0].line == f"gpu:0 NVIDIA A100-SXM4-40GB MIG 1g.5gb{line}"
+
+
+def test_an_nvml_that_cannot_count_its_gpus_says_so():
+    class _Lost(FakeNvml):
+        def nvmlDeviceGetCount(self):
+            raise NVMLError_GpuIsLost()
+
+    sensors, choices = discover(_Lost([fake_gpu(0)]))
+    assert (sensors, lines(choices)) == ([], ["gpu: NVML could not list the GPUs (GPU is lost)"])
+
+
+def test_a_driver_without_mig_queries_meters_whole_gpus():
+    class _Old(FakeNvml):
+        def nvmlDeviceIsMigDeviceHandle(self, handle):
+            raise NVMLError_NotSupported()
+
+    (sensor,), _ = discover(_Old([fake_gpu(0, counter_mJ=lambda t: 0)]))
+    assert (sensor.share, sensor.provenance) == (1.0, "measured")
+
+
+def test_closing_after_nvml_was_shut_down_is_quiet():
+    nvml = FakeNvml([fake_gpu(0, counter_mJ=lambda t: 0)])
+    (sensor,), _ = discover(nvml)
+    while nvml.init_count > 0:
+        nvml.nvmlShutdown()
+    sensor.close()
+
+
+def test_a_gpu_that_nvml_loses_while_it_is_described_is_not_metered(monkeypatch):
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # no caveat: names not compared
+
+    class _Flaky(FakeNvml):
+        def nvmlDeviceGetName(self, handle):
+            if handle is self.gpus[1]:
+                raise NVMLError_GpuIsLost()
+            return super().nvmlDeviceGetName(handle)
+
+    gpus = [fake_gpu(0, counter_mJ=lambda t: 0), fake_gpu(1, counter_mJ=lambda t: 0)]
+    sensors, choices = discover(_Flaky(gpus))
+    assert [s.device for s in sensors] == ["gpu:0"]
+    assert (choices[1].device, choices[1].line) == ("gpu:1", "gpu:1: NVML error (GPU is lost)")

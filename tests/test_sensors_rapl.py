@@ -371,3 +371,99 @@ def test_a_rapl_counter_seen_in_a_vm_is_the_hosts(tree, tmp_path, in_vm):
     )
     # RAPL covers every CPU of the machine: attribution splits by the whole machine's busy time
     assert (found.scope.n_cpus, found.scope.cpus, found.scope.detail) == (4, None, "all 4 CPUs")
+
+
+# --- edges of the rules, and what discovery hands on ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("last_uJ", "now_uJ", "ceiling_uJ", "counted_uJ"),
+    [
+        (5, 5, 1_000, 0),  # no change is no energy, not a whole wrap
+        (90, 10, 20, 20),  # a wrap of exactly the ceiling is still a wrap
+        (90, 50, 50, 50),  # a restart to exactly the ceiling is still a restart
+        (90, 51, 50, 0),
+    ],
+)
+def test_the_wrap_and_restart_rules_at_their_edges(last_uJ, now_uJ, ceiling_uJ, counted_uJ):
+    assert rapl._energy_since_uJ(last_uJ, now_uJ, 100, ceiling_uJ) == counted_uJ
+
+
+@pytest.mark.parametrize("max_range_uJ", [0, -5])
+def test_a_zone_without_a_positive_range_is_unavailable(tree, clock, max_range_uJ):
+    tree.add_zone(PACKAGE, "package-0", max_range_uJ=max_range_uJ)
+    found = discover_rapl(tree.root, clock=clock)
+    range_path = tree.root / PACKAGE / "max_energy_range_uj"
+    assert found.reason == f"{range_path} holds {max_range_uJ}, not a range > 0"
+    assert discover_rapl(tree.root, clock=clock).sensors == []
+
+
+def test_a_range_of_one_microjoule_is_a_range(tree, clock):
+    sensor = package_sensor(tree, clock, energy_uJ=0, max_range_uJ=1)
+    assert (sensor.max_range_uJ, sensor.energy_J()) == (1, 0.0)
+
+
+def test_a_tree_that_cannot_be_listed_is_the_reason(tree, clock, monkeypatch):
+    real_iterdir = Path.iterdir
+
+    def iterdir(path):
+        if path == tree.root:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_iterdir(path)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    found = discover_rapl(tree.root, clock=clock)
+    assert found.reason == f"cannot read {tree.root}: Input/output error"
+
+
+def test_only_the_counter_file_is_root_only():
+    denied = PermissionError(errno.EACCES, "Permission denied")
+    assert rapl._unreadable(Path("/z/name"), denied) == "permission denied reading /z/name"
+
+
+def test_a_zone_name_that_is_not_utf8_is_read_with_replacements(tree, clock):
+    zone = tree.add_zone(PACKAGE, "package-0")
+    (zone / "name").write_bytes(b"package-\xff\n")
+    tree.add_zone("intel-rapl:1", "package-1")
+    assert devices(discover_rapl(tree.root, clock=clock)) == ["cpu:package-1"]
+
+
+def test_discovered_counters_and_estimates_run_on_the_machines_clock(tree, tmp_path):
+    node = FakeMachine(tmp_path / "node", cpus=2, memory_GB=10.0)
+    tree.add_zone(PACKAGE, "package-0", energy_uJ=100_000_000_000)
+    found = discover(gpu_indices=[], powercap_root=str(tree.root), machine=node.machine())
+    package, dram = found.sensors
+    assert found.choices[1].line.startswith("dram: no RAPL dram counter -> estimate 10 GB")
+    for sensor in found.sensors:
+        sensor.start()
+    node.clock.advance(2.0)
+    tree.set_energy(PACKAGE, 150_000_000)  # a restart: plausible in 2 s of the machine's clock
+    assert package.energy_J() == 150.0
+    assert dram.energy_J() == pytest.approx(10.0 * 0.392 * 2.0)
+
+
+def test_without_a_package_zone_the_cpu_is_estimated_and_says_so(tree, tmp_path):
+    node = FakeMachine(tmp_path / "node", cpus=2)
+    tree.add_zone(PACKAGE, "psys")
+    found = discover(gpu_indices=[], powercap_root=str(tree.root), machine=node.machine())
+    assert [c.line.split(" -> ")[0] for c in found.choices] == [
+        f"cpu: RAPL unreadable (no RAPL package zone in {tree.root})",
+        f"dram: RAPL unreadable (no RAPL package zone in {tree.root})",
+    ]
+
+
+def test_a_wrap_one_microjoule_above_the_ceiling_is_not_a_wrap(tree, clock):
+    # 1000 W for 1 s allows 1e9 uJ: a wrap of 1e9 + 1 uJ is taken for a restart (5 uJ)
+    sensor = package_sensor(tree, clock, energy_uJ=INTEL_RANGE_uJ - 1_000_000_000 + 4)
+    poll_at(tree, clock, sensor, 5)
+    assert sensor.energy_J() == 5e-6
+
+
+def test_rapl_choices_name_each_counter(tree, clock):
+    tree.add_zone(PACKAGE, "package-0")
+    tree.add_zone("intel-rapl:0:0", "dram")
+    found = discover_rapl(tree.root, clock=clock)
+    assert [(c.component, c.device, c.provenance, c.line) for c in found.choices] == [
+        ("cpu", "cpu:package-0", "measured", "cpu:package-0: RAPL package counter (measured)"),
+        ("dram", "dram:package-0", "measured", "dram:package-0: RAPL dram counter (measured)"),
+    ]
