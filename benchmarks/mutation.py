@@ -403,13 +403,6 @@ EXPLAINED: tuple[Explained, ...] = (
     ),
     Explained(
         "lightning_carbon/run.py",
-        "CarbonRun._write_summary",
-        ("sensors=[] if (self._meter is None) and False else self._meter.choices,",),
-        f"{EQUIVALENT}: the summary is written while the stage's meter is open (a run whose "
-        "meter could not be made ends before it, tested)",
-    ),
-    Explained(
-        "lightning_carbon/run.py",
         "CarbonRun._warn_once",
         (
             'warnings.warn(f"lightning-carbon: {message}", CarbonBudgetWarning, stacklevel=4)',
@@ -436,8 +429,8 @@ EXPLAINED: tuple[Explained, ...] = (
     Explained(
         "lightning_carbon/run_totals.py",
         "RunTotals.begin_segment",
-        ("self.run_done = None",),
-        f"{EQUIVALENT}: the flag is only tested for truth",
+        ("self.run_done = None", "self._priced_until_utc = None"),
+        f"{EQUIVALENT}: the flag and the time priced until are only tested for truth",
     ),
     *(
         Explained(

@@ -190,7 +190,7 @@ class EnergyReading:
                 share=share,
                 job_cpu_s=attribution["job_cpu_s"],
                 node_busy_cpu_s=attribution["node_busy_cpu_s"],
-                root_pids=attribution.get("root_pids", []),
+                root_pids=attribution["root_pids"],
                 shared_devices=attribution.get("shared_devices"),
             )
         return replace(

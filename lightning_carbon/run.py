@@ -276,7 +276,7 @@ class CarbonRun:
         self._meter.begin(_STAGE_WINDOW)
         if stage == "fit":
             self.should_stop = False
-            self.totals.begin_segment(self._meter.peek(_STAGE_WINDOW).start_utc)
+            self.totals.begin_segment()
 
     @_guarded
     def finish(self, *, metrics: dict[str, float] | None = None) -> dict[str, float] | None:
@@ -645,7 +645,7 @@ class CarbonRun:
         self.summary = summary = self.totals.summary(
             intensity=self.intensity_choice,
             precision=self._precision,
-            sensors=[] if self._meter is None else self._meter.choices,
+            sensors=self._meter.choices,
             world_size=self.ranks.world_size,
             num_nodes=self.ranks.num_nodes,
             budgets={

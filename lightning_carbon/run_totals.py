@@ -155,11 +155,12 @@ class RunTotals:
             end_utc=max(r.end_utc for r in readings),
         )
 
-    def begin_segment(self, start_utc: str = "") -> None:
-        """A process starts (or resumes) the fit stage: a new ``outside_epochs`` record."""
+    def begin_segment(self) -> None:
+        """A process starts (or resumes) the fit stage: a new ``outside_epochs`` record, whose
+        first pause is priced from the start of the fit's reading."""
         self._segment_epochs = None
         self._outside_index = None
-        self._priced_until_utc = start_utc
+        self._priced_until_utc = ""
         self.run_done = False
 
     def add_epoch(
@@ -294,9 +295,7 @@ class RunTotals:
         outside = (
             fit_so_far if self._segment_epochs is None else fit_so_far.minus(self._segment_epochs)
         )
-        outside = replace(
-            outside, name=OUTSIDE_EPOCHS, start_utc=fit_so_far.start_utc, end_utc=fit_so_far.end_utc
-        )
+        outside = replace(outside, name=OUTSIDE_EPOCHS)  # over the fit so far's window
         if self._outside_index is None:
             segment = sum(1 for r in self.records if r["stage"] == OUTSIDE_EPOCHS)
             self.records.append(
@@ -384,8 +383,8 @@ class RunTotals:
         next_epoch = self.next_epoch_estimate()
         if next_epoch is None:
             return []
-        gap_kWh = max((r["cost"]["energy_kWh"] - r["energy_kWh"] for r in self.epochs), default=0)
-        gap_gco2e = max((r["cost"]["gco2e"] - r["gco2e"] for r in self.epochs), default=0)
+        gap_kWh = max(r["cost"]["energy_kWh"] - r["energy_kWh"] for r in self.epochs)
+        gap_gco2e = max(r["cost"]["gco2e"] - r["gco2e"] for r in self.epochs)
         used = self.fit_used()
         findings = []
         for what, budget, spent, predicted, per_epoch, fmt in (

@@ -217,6 +217,38 @@ def test_a_side_without_attribution_leaves_the_other_one():
     assert plain.minus(split).attribution == {}
 
 
+def test_the_rest_of_a_split_reading_is_split_by_its_own_cpu_time():
+    # shares do not subtract: the part used more of its machine energy (75 %) than the whole
+    # (50 %), so energy minus energy would leave nothing, though the job ran 1 of the 4 busy
+    # CPU seconds in between: the rest gets 25 % of the 50 J the machine used meanwhile
+    shared = {"gpu:0": "shared with PID 9"}
+    whole = _split(
+        {"gpu:0": 30.0, "cpu": 100.0}, {"cpu": 200.0}, 4.0, 8.0, pids=(7,), shared=shared
+    )
+    part = _split({"gpu:0": 20.0, "cpu": 112.5}, {"cpu": 150.0}, 3.0, 4.0, pids=(7,))
+    rest = whole.minus(part)
+    assert rest.energy_J_by_device == {"gpu:0": 10.0, "cpu": 12.5}
+    assert rest.machine_energy_J_by_device == {"gpu:0": 10.0, "cpu": 50.0}
+    attribution = dict(rest.attribution)
+    assert attribution.pop("description").startswith("cpu: 25 % of the machine's energy")
+    assert attribution == {
+        "method": "process",
+        "devices": ["cpu"],
+        "share": 0.25,
+        "job_cpu_s": 1.0,
+        "node_busy_cpu_s": 4.0,
+        "root_pids": [7],
+        "shared_devices": shared,
+    }
+    # a machine split has no CPU times to split by: its difference stays energy minus energy
+    machine = {"method": "machine", "devices": ["cpu"], "description": "cpu: the whole"}
+    whole_machine = replace(whole, attribution=machine)
+    assert whole_machine.minus(replace(part, attribution=machine)).energy_J_by_device == {
+        "gpu:0": 10.0,
+        "cpu": 0.0,
+    }
+
+
 def test_minus_takes_the_part_away_device_by_device_never_below_zero():
     whole = _split(
         {"gpu:0": 300.0, "cpu": 75.0, "dram": 10.0},

@@ -65,7 +65,7 @@ def write_run(
     choice = resolve_intensity(country, None, None)
     totals = RunTotals(resolve_pue(pue))
     records = RunRecords(directory)
-    totals.begin_segment("2025-01-01T00:00:00+00:00")
+    totals.begin_segment()
     fit = None
     for index in range(epochs):
         epoch = _epoch_reading(index)

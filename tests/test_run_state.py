@@ -547,6 +547,34 @@ def test_a_fit_that_fails_keeps_its_records_and_its_time_outside_epochs(tmp_path
     assert run.summary["reason"] == "RuntimeError: out of memory"
 
 
+def test_a_fit_failing_on_two_nodes_keeps_the_job_totals_of_its_finished_epochs(tmp_path):
+    # one rank's reading of the broken epoch would leave out the other node's energy, so the
+    # failed fit keeps what both nodes used up to its last finished epoch: 2 x (1 s set-up +
+    # 10 s epoch) at 120 W, with the broken 5 s epoch and the 2 s before it left out
+    clock = FakeClock()
+    run = _run(clock, output_dir=tmp_path, ranks=_two_nodes())
+    run.start()
+    clock.advance(1.0)
+    _epoch(run, clock, 0)
+    clock.advance(2.0)
+    run.begin_epoch()
+    clock.advance(5.0)
+    run.fail("KeyboardInterrupt")
+    records = _read(tmp_path / "carbon" / "epochs.jsonl")
+    assert [(r["stage"], r["energy_kWh"] * KWH) for r in records] == [
+        ("train", pytest.approx(2400.0)),
+        ("outside_epochs", pytest.approx(240.0)),
+    ]
+    assert sorted(records[1]["reading"]["devices"]) == [
+        "node0/cpu",
+        "node0/gpu:0",
+        "node1/cpu",
+        "node1/gpu:0",
+    ]
+    assert run.summary["energy_kWh"] == pytest.approx(2640 / KWH)
+    assert (run.summary["partial"], run.summary["reason"]) == (True, "KeyboardInterrupt")
+
+
 def test_a_failing_rank_records_its_own_part_with_its_node_label(tmp_path):
     clock = FakeClock()
     run = _run(clock, output_dir=tmp_path, ranks=_two_nodes())

@@ -14,6 +14,7 @@ from lightning_carbon.predict import EpochCost
 from lightning_carbon.reading import EnergyReading
 from lightning_carbon.run_totals import OUTSIDE_EPOCHS_WHAT, RunTotals
 from lightning_carbon.sensors.base import SensorChoice
+from lightning_carbon.units import format_mass
 
 KWH = 3.6e6
 GRID = CarbonIntensity(100.0, "Test grid", "TST", 2024, "a test table", "lifecycle")
@@ -109,6 +110,51 @@ def test_carbon_budget_uses_the_emissions():
     ]
 
 
+def test_a_carbon_budget_counts_the_pause_after_the_next_epoch_too():
+    # 50 J epochs with a 30 J pause between: 130 J used, the next epoch costs 80 J with the
+    # pause before it, and the pause after it 30 J more: 240 J, over a budget worth 200 J but
+    # not one worth 240 J; the forecast (two more epochs at the second's 80 J) is 290 J
+    totals = RunTotals(resolve_pue(None))
+    _epochs(totals, [50.0, 50.0], total_batches=40, gap_J=30.0)
+    per_J = totals.fit_used().gco2e / 130.0
+    assert totals.budget_findings(budget_kwh=None, budget_gco2e=240.0 * per_J) == [
+        (
+            "carbon-forecast",
+            f"the carbon forecast of {format_mass(290 * per_J)} is over the "
+            f"budget of {format_mass(240.0 * per_J)}",
+            False,
+        )
+    ]
+    findings = totals.budget_findings(budget_kwh=None, budget_gco2e=200.0 * per_J)
+    assert [(key, stop) for key, _, stop in findings] == [
+        ("carbon-forecast", False),
+        ("carbon-reached", True),
+    ]
+    assert f"with the pause after it {format_mass(110.0 * per_J)}" in findings[1][1]
+
+
+def test_the_summary_says_by_how_much_each_budget_was_passed():
+    totals = RunTotals(resolve_pue(None))
+    _epochs(totals, [63.0, 63.0], total_batches=20)
+    totals.finish_fit(_reading("fit", 20.0, 126.0), intensity=GRID)
+    used_g = totals.fit_used().gco2e
+    budgets = {"budget_kwh": 200 / KWH, "budget_gco2e": used_g / 2, "on_budget": "warn"}
+    summary = totals.summary(
+        intensity=IntensityChoice(GRID, None),
+        precision="32",
+        sensors=[],
+        world_size=1,
+        num_nodes=1,
+        budgets=budgets,
+    )
+    assert summary["budget"] == {
+        **budgets,
+        "stopped": None,
+        "exceeded_kWh": 0.0,
+        "exceeded_gCO2e": pytest.approx(used_g / 2),
+    }
+
+
 def test_a_version_1_checkpoint_resumes_with_its_epochs_as_costs():
     old_epoch = {
         "stage": "train",
@@ -184,7 +230,7 @@ class _Priced:
 def _two_epochs(totals, priced):
     """Set-up 36 J of CPU (2 s); epoch 0: 720 J GPU + 360 J CPU in 10 s, 10 batches; a 36 J
     checkpoint (2 s); epoch 1: 360 + 180 J in 5 s, 12 batches, without its DRAM; of 34."""
-    totals.begin_segment(START)
+    totals.begin_segment()
     totals.add_epoch(
         _gpu_cpu("train_epoch", 10.0, 720.0, 360.0, start=2),
         _gpu_cpu("validation", 2.0, 108.0, 0.0, start=10),
@@ -469,7 +515,7 @@ def test_the_summary_of_a_whole_run_has_every_field(monkeypatch):
 
 def test_mid_epoch_the_running_totals_add_what_was_used_since_the_last_epoch():
     totals = RunTotals(resolve_pue(PUE))
-    totals.begin_segment(START)
+    totals.begin_segment()
     assert totals.running(_gpu_cpu("fit", 3.0, 30.0, 6.0), GRID) == EpochCost(
         0, 36 / KWH, _g(36), 3.0
     )
@@ -705,7 +751,7 @@ def test_without_a_fit_a_partial_stage_makes_the_summary_partial():
 
 def test_a_fit_without_epochs_is_all_outside_them_with_its_notes():
     totals = RunTotals(resolve_pue(None))
-    totals.begin_segment(START)
+    totals.begin_segment()
     fit = replace(_gpu_cpu("fit", 3.0, 30.0, 6.0), notes=("cpu stopped reporting (gone)",))
     totals.finish_fit(fit, intensity=GRID)
     (record,) = totals.records
