@@ -474,12 +474,7 @@ class CarbonRun:
         For monitors that look between epochs (``val_check_interval < 1``): the same names as
         the epoch metrics ``energy/total_kWh`` and ``carbon/total_gCO2e``.
         """
-        (so_far,) = self._merge(
-            self.ranks.gather(
-                (self.ranks.node_rank, [self._peek_stage_dict()], [], self._epoch_batches)
-            ),
-            1,
-        )
+        so_far = self._gather_one(self._peek_stage())
         if so_far is None:
             return None
         used = self.totals.running(so_far, self._intensity_over(so_far))
@@ -579,10 +574,6 @@ class CarbonRun:
         if self._meter is None or not self._meter.is_open(_STAGE_WINDOW):
             return None
         return self._meter.peek(_STAGE_WINDOW)
-
-    def _peek_stage_dict(self) -> dict[str, Any] | None:
-        reading = self._peek_stage()
-        return None if reading is None else reading.to_dict()
 
     def _merge(self, gathered: list[Any], count: int) -> list[EnergyReading | None]:
         """Each of ``count`` readings summed over the ranks; labels get their node in DDP."""
