@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from lightning_carbon.footprint import car_km
-from lightning_carbon.units import format_duration, format_energy, format_mass
+from lightning_carbon.units import format_amount, format_duration, format_energy, format_mass
 
 _STAGE_WORDS = {"validate": "Validation", "test": "Testing", "predict": "Prediction"}
 
@@ -90,11 +90,6 @@ def _budget_lines(budget: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _amount(value: float) -> str:
-    """Three significant digits, without an exponent for large values (1,234 not 1.23e+03)."""
-    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
-
-
 def _forecast_line(forecast: dict[str, Any]) -> str:
     error = forecast.get("relative_error")
     said = f" ({error:+.0%} against what it used)" if error is not None else ""
@@ -105,7 +100,7 @@ def _forecast_line(forecast: dict[str, Any]) -> str:
             f"After {forecast['after_epochs']} epoch(s) the full run of {total} batches (this one "
             f"ran {ran}) was forecast to use {format_energy(forecast['energy_kWh'])} and emit "
             f"{format_mass(forecast['gco2e'])} over {format_duration(forecast['duration_s'])}, "
-            f"as much as {km.what} for {_amount(km.value)} {km.unit}; a forecast, not a "
+            f"as much as {km.what} for {format_amount(km.value)} {km.unit}; a forecast, not a "
             f"measurement ({forecast.get('method', 'per-batch rate')})."
         )
     return (
@@ -177,8 +172,9 @@ def carbon_statement(summary: dict[str, Any], *, what: str = "Training") -> str:
     lines += _budget_lines(summary.get("budget") or {})
     for equivalent in summary.get("equivalents", [])[:1]:
         lines.append(
-            f"That is about as much as {equivalent['what']} for {_amount(equivalent['value'])} "
-            f"{equivalent['unit']} (source: {equivalent['source']})."
+            f"That is about as much as {equivalent['what']} for "
+            f"{format_amount(equivalent['value'])} {equivalent['unit']} "
+            f"(source: {equivalent['source']})."
         )
     if summary.get("partial"):
         lines.insert(

@@ -30,7 +30,6 @@ Example::
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import statistics
@@ -42,7 +41,7 @@ from typing import Any
 from lightning_carbon.footprint import car_km
 from lightning_carbon.records import RunRecords
 from lightning_carbon.regions import what_if
-from lightning_carbon.units import format_energy
+from lightning_carbon.units import format_amount, format_energy
 
 DEFAULT_REGIONS = ("DNK", "EST", "EU27", "WORLD")
 """The study's regions with a yearly average (its real-time Danish column is "as run")."""
@@ -74,8 +73,8 @@ class MeanStd:
     def text(self) -> str:
         """``mean +- std`` with three significant digits (the mean alone for one run)."""
         if self.std is None:
-            return _number(self.mean)
-        return f"{_number(self.mean)} +- {_number(self.std)}"
+            return format_amount(self.mean)
+        return f"{format_amount(self.mean)} +- {format_amount(self.std)}"
 
 
 @dataclass(frozen=True)
@@ -289,9 +288,3 @@ def _energy_text(energy: MeanStd) -> str:
     if energy.std is None:
         return format_energy(energy.mean)
     return f"{format_energy(energy.mean)} +- {format_energy(energy.std)}"
-
-
-def _number(value: float) -> str:
-    if not math.isfinite(value):
-        return str(value)
-    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"

@@ -40,6 +40,17 @@ def format_mass(gco2e: float) -> str:
     return f"{gco2e:.3g} gCO2e"
 
 
+def format_amount(value: float) -> str:
+    """Three significant digits, without an exponent for large values.
+
+    Example::
+
+        >>> format_amount(0.01234), format_amount(1234.5)
+        ('0.0123', '1,234')
+    """
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
 def format_duration(duration_s: float) -> str:
     """Seconds as ``'42 s'``, ``'3 min 5 s'``, ``'2 h 10 min'`` or ``'3 d 4 h'``."""
     seconds = int(round(duration_s))
