@@ -313,9 +313,14 @@ class CarbonRun:
             self._end_stage()
 
     @_guarded
-    def fail(self, reason: str) -> None:
+    def fail(self, reason: str | BaseException) -> None:
         """End the running stage as partial (an exception, Ctrl-C). Not a collective: this
-        process's own reading of the unfinished part is used, and records are kept."""
+        process's own reading of the unfinished part is used, and records are kept.
+
+        ``reason`` is said in the summary; an exception is said as ``"Type: message"``.
+        """
+        if isinstance(reason, BaseException):
+            reason = f"{type(reason).__name__}: {reason}".rstrip(": ")
         stage = self._require_stage()
         try:
             reading = self._end(_STAGE_WINDOW)
@@ -351,7 +356,7 @@ class CarbonRun:
         try:
             yield self
         except BaseException as error:
-            self.fail(f"{type(error).__name__}: {error}".rstrip(": "))
+            self.fail(error)
             raise
         self.finish()
 

@@ -160,7 +160,7 @@ class CarbonCallback(*_callback_bases()):  # type: ignore[misc]
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         if self.run.running_stage is not None:
-            self.run.fail(f"{type(exception).__name__}: {exception}".rstrip(": "))
+            self.run.fail(exception)
 
     # -- training epochs ------------------------------------------------------------------
 

@@ -135,7 +135,7 @@ class CarbonHandler:
 
     def _fit_failed(self, engine: Any, error: BaseException) -> None:
         if self.run.running_stage is not None:
-            self.run.fail(f"{type(error).__name__}: {error}".rstrip(": "))
+            self.run.fail(error)
         raise error  # Ignite raises only when no handler takes the exception
 
     # -- evaluation -----------------------------------------------------------------------
@@ -171,7 +171,7 @@ class CarbonHandler:
             self._validating = False
             self.run.end_validation()
         elif self.run.running_stage == self.evaluation_stage:
-            self.run.fail(f"{type(error).__name__}: {error}".rstrip(": "))
+            self.run.fail(error)
         raise error
 
     # -- resume ---------------------------------------------------------------------------

@@ -160,7 +160,7 @@ class NnUNetCarbon:
             except _StopTraining:
                 trainer.on_train_end()  # checkpoint_final, data loaders shut down
         except BaseException as error:
-            self.run.fail(f"{type(error).__name__}: {error}".rstrip(": "))
+            self.run.fail(error)
             raise
         self._metrics = self._nnunet_metrics()
         self.run.finish(metrics=self._metrics)
@@ -260,7 +260,7 @@ class NnUNetCarbon:
         try:
             result = original(*args, **kwargs)
         except BaseException as error:
-            self.run.fail(f"{type(error).__name__}: {error}".rstrip(": "))
+            self.run.fail(error)
             raise
         self.run.finish(metrics={**self._metrics, **self._validation_dice()})
         return result
