@@ -6,6 +6,19 @@ import math
 from typing import Any
 
 
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """Return ``value`` if it is an int (not a bool) of at least ``minimum``, else raise.
+
+    Example::
+
+        >>> check_int("filters", 8, minimum=1)
+        8
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
 def positive_number(name: str, value: Any) -> float:
     """``value`` as a float if it is a finite int or float (not a bool) above 0, else raise.
 

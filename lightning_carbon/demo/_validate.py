@@ -5,19 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 
-def check_int(name: str, value: Any, minimum: int) -> int:
-    """Return ``value`` if it is an int (not a bool) of at least ``minimum``, else raise.
-
-    Example::
-
-        >>> check_int("filters", 8, minimum=1)
-        8
-    """
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
 def check_fraction(name: str, value: Any, *, allow_zero: bool) -> float:
     """Return ``value`` as a float in ``[0, 1)`` (``(0, 1)`` unless ``allow_zero``), else raise.
 

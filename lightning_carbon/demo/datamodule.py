@@ -11,7 +11,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from lightning_carbon.demo._validate import check_fraction, check_int
+from lightning_carbon.checks import check_int
+from lightning_carbon.demo._validate import check_fraction
 from lightning_carbon.demo.decathlon import DecathlonSlices
 from lightning_carbon.demo.folder import ImageMaskFolder
 from lightning_carbon.demo.synthetic import SyntheticNuclei

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from lightning_carbon.checks import check_int
 from lightning_carbon.demo._arrays import resize_pair, scale_to_unit, size_pair
-from lightning_carbon.demo._validate import check_int
 
 INTENSITY_PERCENTILES = (0.5, 99.5)
 """Each volume's intensities are mapped from these percentiles onto [0, 1] (then clipped)."""

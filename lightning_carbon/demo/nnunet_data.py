@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lightning_carbon.demo._validate import check_int
+from lightning_carbon.checks import check_int
 from lightning_carbon.demo.synthetic import SyntheticNuclei
 
 DATASET_NAME = "SyntheticNuclei"

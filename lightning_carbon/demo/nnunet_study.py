@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lightning_carbon.demo._validate import check_int
+from lightning_carbon.checks import check_int
 from lightning_carbon.demo.nnunet_data import write_nnunet_dataset
 from lightning_carbon.integrations.nnunet_cli import FoldResult, train_fold
 from lightning_carbon.study_table import DEFAULT_REGIONS, StudyRow, study_table, table_markdown

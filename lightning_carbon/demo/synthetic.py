@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lightning_carbon.demo._validate import check_int
+from lightning_carbon.checks import check_int
 
 _WAVES = 4
 """Plane waves summed into the background texture."""

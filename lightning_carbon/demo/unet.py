@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from monai.networks.nets import UNet
 
-from lightning_carbon.demo._validate import check_int
+from lightning_carbon.checks import check_int
 
 
 def unet_channels(filters: int, depth: int = 4) -> tuple[int, ...]:

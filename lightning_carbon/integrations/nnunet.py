@@ -40,6 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lightning_carbon.checks import check_int
 from lightning_carbon.run import CarbonRun, MeteringWarning
 from lightning_carbon.units import format_energy, format_mass
 
@@ -105,12 +106,8 @@ class NnUNetCarbon:
     """
 
     def __init__(self, run: CarbonRun, *, stop_after_epochs: int | None = None) -> None:
-        if stop_after_epochs is not None and (
-            isinstance(stop_after_epochs, bool)
-            or not isinstance(stop_after_epochs, int)
-            or stop_after_epochs < 1
-        ):
-            raise ValueError(f"stop_after_epochs must be an int >= 1, got {stop_after_epochs!r}")
+        if stop_after_epochs is not None:
+            check_int("stop_after_epochs", stop_after_epochs, 1)
         self.run = run
         self.stop_after_epochs = stop_after_epochs
         self.trainer: Any = None

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lightning_carbon.checks import check_int
 from lightning_carbon.run import CarbonRun
 from lightning_carbon.run_cli import add_run_arguments, run_kwargs
 
@@ -143,9 +144,7 @@ def train_fold(
         ("num_val_iterations_per_epoch", val_iterations_per_epoch),
     ):
         if value is not None:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{attribute} must be an int >= 1, got {value!r}")
-            setattr(nnunet_trainer, attribute, value)
+            setattr(nnunet_trainer, attribute, check_int(attribute, value, 1))
     nnunet_trainer.disable_checkpointing = disable_checkpointing
     run_options.setdefault("monitor_epochs", forecast_after_epochs or 1)
     meter = NnUNetCarbon(CarbonRun(**run_options), stop_after_epochs=forecast_after_epochs)

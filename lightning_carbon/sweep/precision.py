@@ -16,11 +16,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lightning_carbon.checks import check_int
 from lightning_carbon.sweep.results import PrecisionSweepResult, precision_rows
 from lightning_carbon.sweep.runner import (
     WARMUP_LIMITS,
     Runner,
-    check_int,
     check_precisions,
     resolve_accelerator,
 )

@@ -218,12 +218,6 @@ def check_precisions(precisions: Sequence[str] | None, accelerator: str) -> tupl
     return chosen
 
 
-def check_int(name: str, value: Any, minimum: int) -> None:
-    """``ValueError`` unless ``value`` is an int (not a bool) of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-
-
 def require(module: str, extra: str) -> None:
     """``ModuleNotFoundError`` naming the extra to install when ``module`` is missing."""
     if importlib.util.find_spec(module) is None:

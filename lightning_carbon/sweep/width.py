@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lightning_carbon.checks import check_int
 from lightning_carbon.selection import check_selection, pareto_front, select_model
 from lightning_carbon.sweep.results import (
     BASELINE,
@@ -24,7 +25,6 @@ from lightning_carbon.sweep.results import (
 from lightning_carbon.sweep.runner import (
     WARMUP_LIMITS,
     Runner,
-    check_int,
     check_precisions,
     require,
     resolve_accelerator,
