@@ -18,15 +18,14 @@ Example::
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import math
 import numbers
 import re
 from dataclasses import dataclass
-from importlib import resources
 from typing import Literal
+
+from lightning_carbon.data import read_csv_rows
 
 MatchQuality = Literal["exact", "partial", "override"]
 
@@ -80,8 +79,8 @@ def model_numbers(tokens: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(t for t in tokens if len(t) >= _MIN_MODEL_CHARS and any(c.isdigit() for c in t))
 
 
-def match_cpu_tdp(cpu_name: str, *, override_W: float | None = None) -> TdpMatch | None:
-    """The TDP in W of the CPU model ``cpu_name`` from the shipped table, or ``override_W``.
+def match_cpu_tdp(cpu_name: str) -> TdpMatch | None:
+    """The TDP in W of the CPU model ``cpu_name`` from the shipped table.
 
     Returns ``None`` when the name has no model number in the table.
 
@@ -89,11 +88,7 @@ def match_cpu_tdp(cpu_name: str, *, override_W: float | None = None) -> TdpMatch
 
         >>> match_cpu_tdp("Intel(R) Xeon(R) Gold 6248R CPU @ 3.00GHz").detail
         "exact match with table row 'Intel Xeon Gold 6248R'"
-        >>> match_cpu_tdp("anything", override_W=95).quality
-        'override'
     """
-    if override_W is not None:
-        return TdpMatch(cpu_name, None, check_tdp(override_W), "override", "user-given TDP")
     return _match_in_table(cpu_name)
 
 
@@ -148,9 +143,9 @@ def words_in_order(needles: tuple[str, ...], haystack: tuple[str, ...]) -> bool:
 def _table() -> tuple[tuple[str, str, float], ...]:
     """``(name, name in lower case, TDP in W)`` per row; rows without a positive TDP (a few
     typos) are skipped."""
-    text = resources.files("lightning_carbon.data").joinpath("cpu_tdp.csv").read_text("utf-8")
     rows = []
-    for name, tdp in list(csv.reader(io.StringIO(text, newline="")))[1:]:
+    for row in read_csv_rows("cpu_tdp.csv"):
+        name, tdp = row["Name"], row["TDP"]
         try:
             tdp_W = float(tdp)
         except ValueError:
