@@ -232,11 +232,14 @@ EXPLAINED: tuple[Explained, ...] = (
             'given = TdpMatch(cpu.model_name, None, check_tdp(tdp_override_W), "OVERRIDE", "user-given")',  # noqa: E501
             'given = TdpMatch(cpu.model_name, None, check_tdp(tdp_override_W), None, "user-given")',
             'given = TdpMatch(None, None, check_tdp(tdp_override_W), "override", "user-given")',
-            'return _per_cpu_model("vm-per-vcpu", "vCPUs", kind, None, scope, architecture)',
-            'return _per_cpu_model("per-thread", "CPUs", kind, None, scope, architecture)',
         ),
-        f"{EQUIVALENT}: the model reads only the user's TDP and its detail from that match, "
-        "and a per-CPU model does not read the CPU (its architecture says it all)",
+        f"{EQUIVALENT}: the model reads only the user's TDP and its detail from that match",
+    ),
+    Explained(
+        f"{SENSORS}cpu_power.py",
+        "_per_cpu_model_or_fallback",
+        ("return _per_cpu_model(name, unit, kind, None, scope, architecture)",),
+        f"{EQUIVALENT}: a per-CPU model does not read the CPU (its architecture says it all)",
     ),
     Explained(
         f"{SENSORS}cputime.py",

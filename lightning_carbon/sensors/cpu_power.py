@@ -121,19 +121,26 @@ def choose_cpu_model(
     if tdp_override_W is not None:
         given = TdpMatch(cpu.model_name, None, check_tdp(tdp_override_W), "override", "user-given")
         return _tdp_model("user-tdp", cpu, scope, given)
-    architecture = find_architecture(cpu)
     if cpu.hypervisor:
-        kind = "VM (hypervisor CPU flag)"
-        if architecture is None:
-            return _fallback(cpu, scope, kind)
-        return _per_cpu_model("vm-per-vcpu", "vCPUs", kind, cpu, scope, architecture)
+        return _per_cpu_model_or_fallback(
+            "vm-per-vcpu", "vCPUs", "VM (hypervisor CPU flag)", cpu, scope
+        )
     match = match_cpu_tdp(cpu.model_name)
     if match is not None:
         return _tdp_model("sockets-tdp", cpu, scope, match)
     kind = "bare metal (no hypervisor flag), CPU not in the TDP table"
+    return _per_cpu_model_or_fallback("per-thread", "CPUs", kind, cpu, scope)
+
+
+def _per_cpu_model_or_fallback(
+    name: str, unit: str, kind: str, cpu: CpuInfo, scope: CpuScope
+) -> CpuPowerModel:
+    """The per-CPU model of ``cpu``'s microarchitecture, or the fallback when it is unknown
+    (looked up only here: a CPU in the TDP table never needs it)."""
+    architecture = find_architecture(cpu)
     if architecture is None:
         return _fallback(cpu, scope, kind)
-    return _per_cpu_model("per-thread", "CPUs", kind, cpu, scope, architecture)
+    return _per_cpu_model(name, unit, kind, cpu, scope, architecture)
 
 
 def _per_cpu_model(
