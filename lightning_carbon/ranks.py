@@ -69,6 +69,20 @@ def torch_all_gather(obj: Any) -> list[Any]:
     return gathered
 
 
+def gpu_indices_of(device: Any) -> list[int]:
+    """The GPU a process trains on (a ``torch.device``) as ``gpu_indices``: none off CUDA.
+
+    Example::
+
+        >>> import torch
+        >>> gpu_indices_of(torch.device("cuda", 2)), gpu_indices_of(torch.device("cpu"))
+        ([2], [])
+    """
+    if device is None or device.type != "cuda":
+        return []
+    return [device.index or 0]
+
+
 def torch_ranks(num_nodes: int | None = None) -> Ranks:
     """The ranks of this process from ``torch.distributed`` (one process when it is not
     initialised) and the launcher's environment variables."""

@@ -62,6 +62,8 @@ SensorFactory = Callable[[list[int], bool], Sequence[Sensor]]
 
 BUDGET_ACTIONS = ("warn", "stop")
 STAGES = ("fit", "validate", "test", "predict")
+METRIC_PREFIXES = ("energy/", "carbon/", "power/", "time/")
+"""Every metric a run reports starts with one of these (a framework's own metrics do not)."""
 _STAGE_WINDOW = "stage"
 _EPOCH_WINDOW = "train_epoch"
 _VALIDATION_WINDOW = "validation"

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lightning_carbon.ranks import Ranks, torch_all_gather
+from lightning_carbon.ranks import Ranks, gpu_indices_of, torch_all_gather
 from lightning_carbon.run import CarbonRun
 
 
@@ -45,11 +45,10 @@ def fabric_run(fabric: Any, **run_kwargs: Any) -> CarbonRun:
 
     The default output directory is the first logger's ``log_dir`` (else ``./carbon-run``).
     """
-    device = fabric.device
     if "output_dir" not in run_kwargs:
         log_dir = next((lg.log_dir for lg in fabric.loggers if getattr(lg, "log_dir", None)), None)
         run_kwargs["output_dir"] = log_dir or "carbon-run"
-    run_kwargs.setdefault("gpu_indices", [device.index or 0] if device.type == "cuda" else [])
+    run_kwargs.setdefault("gpu_indices", gpu_indices_of(fabric.device))
     return CarbonRun(
         ranks=fabric_ranks(fabric),
         on_metrics=lambda metrics, step: fabric.log_dict(metrics, step=step),

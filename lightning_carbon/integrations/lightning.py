@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -30,20 +31,18 @@ from typing import Any
 import torch
 
 from lightning_carbon.integrations.lightning_loggers import attach_records, log_configuration
-from lightning_carbon.ranks import Ranks, torch_all_gather
-from lightning_carbon.run import CarbonBudgetWarning, CarbonRun, SensorFactory
+from lightning_carbon.ranks import Ranks, gpu_indices_of, torch_all_gather
+from lightning_carbon.run import METRIC_PREFIXES, CarbonBudgetWarning, CarbonRun, SensorFactory
 
 __all__ = ["CarbonBudgetWarning", "CarbonCallback"]
 
-_OUR_PREFIXES = ("energy/", "carbon/", "power/", "time/")
 PROGRESS_BAR_LABEL = "gCO2e"
 """The progress bar shows the run's running total under this short label."""
 
 # The values are reduced across ranks before they are logged: Lightning's advice to add
 # sync_dist=True does not apply to them (it would sum what is already summed).
-warnings.filterwarnings(
-    "ignore", message=r"It is recommended to use `self\.log\('((energy|carbon|power|time)/|gCO2e')"
-)
+_OURS = "|".join([*(re.escape(prefix) for prefix in METRIC_PREFIXES), f"{PROGRESS_BAR_LABEL}'"])
+warnings.filterwarnings("ignore", message=rf"It is recommended to use `self\.log\('({_OURS})")
 
 
 def _callback_bases() -> tuple[type, ...]:
@@ -123,8 +122,7 @@ class CarbonCallback(*_callback_bases()):  # type: ignore[misc]
         output_dir = self.run.output_dir or trainer.log_dir or trainer.default_root_dir
         if stage != "fit" and not self.meter_inference:
             return
-        root = trainer.strategy.root_device
-        self.run.gpu_indices = [root.index or 0] if root.type == "cuda" else []
+        self.run.gpu_indices = gpu_indices_of(trainer.strategy.root_device)
         self.run.ranks = Ranks(
             trainer.global_rank,
             trainer.local_rank,
@@ -245,7 +243,7 @@ def _user_metrics(trainer: Any) -> dict[str, float]:
     return {
         name: float(value)
         for name, value in trainer.callback_metrics.items()
-        if not name.startswith(_OUR_PREFIXES)
+        if not name.startswith(METRIC_PREFIXES)
         and name != PROGRESS_BAR_LABEL
         and getattr(value, "numel", lambda: 1)() == 1
     }

@@ -36,12 +36,10 @@ import os
 import warnings
 from typing import Any
 
-from lightning_carbon.ranks import torch_ranks
-from lightning_carbon.run import STAGES, CarbonRun, MeteringWarning
+from lightning_carbon.ranks import gpu_indices_of, torch_ranks
+from lightning_carbon.run import METRIC_PREFIXES, STAGES, CarbonRun, MeteringWarning
 
 __all__ = ["CarbonHandler"]
-
-_OUR_PREFIXES = ("energy/", "carbon/", "power/", "time/")
 
 
 class CarbonHandler:
@@ -187,10 +185,8 @@ class CarbonHandler:
     # -- helpers --------------------------------------------------------------------------
 
     def _start(self, stage: str, engine: Any) -> None:
-        device = getattr(engine.state, "device", None)
         if self.run.gpu_indices is None:
-            is_cuda = device is not None and device.type == "cuda"
-            self.run.gpu_indices = [device.index or 0] if is_cuda else []
+            self.run.gpu_indices = gpu_indices_of(getattr(engine.state, "device", None))
         if self.run.ranks.world_size == 1:
             self.run.ranks = torch_ranks()
         self.run.start(
@@ -210,7 +206,7 @@ def _own_metrics(engine: Any) -> dict[str, float]:
     """The engine's scalar metrics (``val_mean_dice``...), ours left out."""
     values = {}
     for name, value in engine.state.metrics.items():
-        if name.startswith(_OUR_PREFIXES):
+        if name.startswith(METRIC_PREFIXES):
             continue
         try:
             values[name] = float(value)

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_carbon.checks import check_int
+from lightning_carbon.ranks import gpu_indices_of
 from lightning_carbon.run import CarbonRun, MeteringWarning
 from lightning_carbon.units import format_energy, format_mass
 
@@ -123,8 +124,7 @@ class NnUNetCarbon:
         trainer._lightning_carbon = self
         self.trainer = trainer
         if self.run.gpu_indices is None:
-            device = trainer.device
-            self.run.gpu_indices = [device.index or 0] if device.type == "cuda" else []
+            self.run.gpu_indices = gpu_indices_of(trainer.device)
         self.run.info = lambda message: trainer.print_to_log_file(message)
         for name, hook in (
             ("run_training", self._run_training),
