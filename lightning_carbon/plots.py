@@ -290,8 +290,7 @@ def save(
     that is not a positive number, before anything is written.
     """
     check_formats(formats)
-    if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not 0 < dpi < 10_000:
-        raise ValueError(f"dpi must be a number in (0, 10000), got {dpi!r}")
+    check_dpi(dpi)
     base = Path(stem)
     base.parent.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -301,6 +300,19 @@ def save(
             figure.savefig(path, dpi=dpi, format=kind)
             paths.append(path)
     return paths
+
+
+def check_dpi(dpi: float) -> float:
+    """``dpi`` if it is a number in (0, 10000); ``ValueError`` quoting it otherwise.
+
+    Example::
+
+        >>> check_dpi(300)
+        300
+    """
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not 0 < dpi < 10_000:
+        raise ValueError(f"dpi must be a number in (0, 10000), got {dpi!r}")
+    return dpi
 
 
 def check_formats(formats: Sequence[str]) -> tuple[str, ...]:

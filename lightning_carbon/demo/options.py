@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lightning_carbon.checks import comma_names
+
 if TYPE_CHECKING:
     from lightning_carbon.demo.datamodule import SegmentationDataModule
 
@@ -91,7 +93,7 @@ def workload_parent(
     if many_precisions:
         data.add_argument(
             "--precision",
-            type=_names,
+            type=comma_names,
             default=None,
             metavar="P[,P...]",
             help="precisions to compare, e.g. 32-true,bf16-mixed (default: all the accelerator "
@@ -156,13 +158,6 @@ def datamodule_factory(args: argparse.Namespace) -> Callable[[], SegmentationDat
     reader = ImageMaskFolder if spec.kind == "folder" else DecathlonSlices
     dataset = reader(spec.path, size=args.size)
     return lambda: SegmentationDataModule(dataset, batch_size=args.batch_size, seed=args.seed)
-
-
-def _names(text: str) -> list[str]:
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"no names in {text!r}")
-    return names
 
 
 def _pue(text: str) -> float | str:

@@ -109,7 +109,7 @@ def build_report(
     input goes through ``warn``. With no usable run at all, :class:`UnusableRun` is raised
     naming every input and why, and nothing is written.
     """
-    from lightning_carbon.plots import check_formats
+    from lightning_carbon.plots import check_dpi, check_formats
     from lightning_carbon.regions import DEFAULT_REGIONS, resolve_region, what_if
 
     region_names = list(DEFAULT_REGIONS if regions is None else regions)
@@ -117,8 +117,7 @@ def build_report(
         resolve_region(name)
     check_group_by(group_by)
     formats = check_formats(formats)
-    if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not 0 < dpi < 10_000:
-        raise ValueError(f"dpi must be a number in (0, 10000), got {dpi!r}")
+    check_dpi(dpi)
     warnings: list[str] = []
     errors: list[str] = []
     _warn = _collect(warnings, warn)

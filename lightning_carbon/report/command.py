@@ -16,22 +16,16 @@ import json
 import sys
 from collections.abc import Callable
 
+from lightning_carbon.checks import comma_names
 from lightning_carbon.report.build import DEFAULT_METRIC, DEFAULT_OUT, build_report
 
 _PROG = "lightning-carbon report"
 
 
-def _names(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"no names in {text!r}")
-    return names
-
-
 def _regions_arg(text: str) -> list[str]:
     from lightning_carbon.regions import resolve_region
 
-    names = _names(text)
+    names = comma_names(text)
     for name in names:
         try:
             resolve_region(name)
@@ -44,19 +38,20 @@ def _formats_arg(text: str) -> tuple[str, ...]:
     from lightning_carbon.plots import check_formats
 
     try:
-        return check_formats(_names(text))
+        return check_formats(comma_names(text))
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _dpi_arg(text: str) -> float:
+    from lightning_carbon.plots import check_dpi
+
     try:
-        dpi = float(text)
+        return check_dpi(float(text))
     except ValueError:
-        dpi = -1.0
-    if not 0 < dpi < 10_000:
-        raise argparse.ArgumentTypeError(f"dpi must be a number in (0, 10000), got {text!r}")
-    return dpi
+        raise argparse.ArgumentTypeError(
+            f"dpi must be a number in (0, 10000), got {text!r}"
+        ) from None
 
 
 def _say(kind: str) -> Callable[[str], None]:
