@@ -50,19 +50,14 @@ class RunRecords:
     def append_epoch(self, record: dict[str, Any]) -> None:
         """Append one record as a JSON line and flush it to disk before returning."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"schema": EPOCH_SCHEMA, **record}, sort_keys=True)
         with self.epochs_path.open("a", encoding="utf-8") as stream:
-            stream.write(line + "\n")
+            stream.write(_epoch_line(record))
             stream.flush()
             os.fsync(stream.fileno())
 
     def rewrite_epochs(self, records: list[dict[str, Any]]) -> None:
         """Replace ``epochs.jsonl`` atomically by ``records`` (a resume from any checkpoint)."""
-        lines = "".join(
-            json.dumps({"schema": EPOCH_SCHEMA, **record}, sort_keys=True) + "\n"
-            for record in records
-        )
-        self._write_atomically(self.epochs_path, lines)
+        self._write_atomically(self.epochs_path, "".join(map(_epoch_line, records)))
 
     def read_epochs(self) -> list[dict[str, Any]]:
         """All epoch records; a torn last line (a crash mid-write) is skipped."""
@@ -94,3 +89,8 @@ class RunRecords:
             text if not text or text.endswith("\n") else text + "\n", encoding="utf-8"
         )
         os.replace(partial, path)
+
+
+def _epoch_line(record: dict[str, Any]) -> str:
+    """One line of ``epochs.jsonl``: the record with its schema, keys sorted."""
+    return json.dumps({"schema": EPOCH_SCHEMA, **record}, sort_keys=True) + "\n"
