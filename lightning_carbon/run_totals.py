@@ -115,9 +115,14 @@ class RunTotals:
         """The training epochs' records, oldest first."""
         return [r for r in self.records if r["stage"] == TRAIN]
 
+    @property
+    def fit_records(self) -> list[dict[str, Any]]:
+        """The fit stage's records: its epochs and its time outside them, oldest first."""
+        return [r for r in self.records if r["stage"] in FIT_RECORDS]
+
     def fit_used(self) -> EpochCost:
         """The fit stage so far: batches, energy, emissions and wall time, set-up included."""
-        fit = [r for r in self.records if r["stage"] in FIT_RECORDS]
+        fit = self.fit_records
         return EpochCost(
             batches=sum(r.get("batches", 0) for r in fit),
             energy_kWh=sum(r["energy_kWh"] for r in fit),
@@ -383,8 +388,9 @@ class RunTotals:
         next_epoch = self.next_epoch_estimate()
         if next_epoch is None:
             return []
-        gap_kWh = max(r["cost"]["energy_kWh"] - r["energy_kWh"] for r in self.epochs)
-        gap_gco2e = max(r["cost"]["gco2e"] - r["gco2e"] for r in self.epochs)
+        epochs = self.epochs
+        gap_kWh = max(r["cost"]["energy_kWh"] - r["energy_kWh"] for r in epochs)
+        gap_gco2e = max(r["cost"]["gco2e"] - r["gco2e"] for r in epochs)
         used = self.fit_used()
         findings = []
         for what, budget, spent, predicted, per_epoch, fmt in (
@@ -440,7 +446,7 @@ class RunTotals:
 
     def final_metrics(self) -> dict[str, float]:
         """The fit's totals for each logger's ``log_metrics`` at the end of training."""
-        fit = [r for r in self.records if r["stage"] in FIT_RECORDS]
+        fit = self.fit_records
         if not fit:
             return {}
         used = self.fit_used()
@@ -554,7 +560,7 @@ class RunTotals:
         }
 
     def _training_section(self) -> dict[str, Any] | None:
-        fit = [r for r in self.records if r["stage"] in FIT_RECORDS]
+        fit = self.fit_records
         if not fit and "fit" not in self.stages:
             return None
         status = self.stages.get("fit", {"partial": True, "reason": "the fit did not finish"})
