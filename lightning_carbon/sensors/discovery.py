@@ -16,7 +16,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lightning_carbon.sensors.base import Sensor, SensorChoice
 from lightning_carbon.sensors.machine import THIS_MACHINE, Machine
@@ -98,14 +98,11 @@ def _node_sensors(
     rapl = discover_rapl(powercap_root, clock=machine.clock)
     sensors: list[Sensor] = list(rapl.sensors)
     choices: list[SensorChoice] = []
-    for sensor in rapl.sensors:
-        sensor.shared = VM_RAPL if cpu.hypervisor else None
-        line = sensor.description + (f" [{VM_RAPL}]" if cpu.hypervisor else "")
-        choices.append(
-            SensorChoice(
-                sensor.component, sensor.device, sensor.provenance, line, None, sensor.shared
-            )
-        )
+    shared = VM_RAPL if cpu.hypervisor else None
+    for sensor, choice in zip(rapl.sensors, rapl.choices, strict=True):
+        sensor.shared = shared
+        line = choice.line + (f" [{shared}]" if shared else "")
+        choices.append(replace(choice, line=line, shared=shared))
     measured_cpu = "cpu" in rapl.components
     scope = whole_machine_scope(cpu, machine) if measured_cpu else cpu_scope(cpu, machine)
     estimates: list[tuple[CpuEstimateSensor | DramSensor, str]] = []
