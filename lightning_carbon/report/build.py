@@ -51,6 +51,8 @@ class Report:
     errors: list[str]
     markdown_path: Path
     figures: list[ReportFigure]
+    sections: list[str]
+    """The statement and the tables, as both the markdown and :meth:`text` show them."""
 
     @property
     def exit_code(self) -> int:
@@ -77,10 +79,7 @@ class Report:
         """What the command prints: statement, tables and the closing guidelines."""
         return "\n".join(
             [
-                tables.statement(self.total),
-                tables.runs_table(self.runs, self.metric),
-                tables.regions_table(self.total, self.regions),
-                tables.groups_tables(self.groups, _region_names(self.groups), self.group_by),
+                *self.sections,
                 guidelines_markdown(self.findings),
                 f"Report written to {self.markdown_path}",
             ]
@@ -148,13 +147,16 @@ def build_report(
     figures = write_figures(
         runs, emissions, out_dir, metric=metric, formats=formats, dpi=dpi, warn=_warn
     )
+    sections = [
+        tables.statement(total),
+        tables.runs_table(runs, metric),
+        tables.regions_table(total, emissions),
+        tables.groups_tables(groups, region_names, group_by),
+    ]
     markdown = "\n".join(
         [
             "# Carbon report\n",
-            tables.statement(total),
-            tables.runs_table(runs, metric),
-            tables.regions_table(total, emissions),
-            tables.groups_tables(groups, region_names, group_by),
+            *sections,
             tables.figures_section(figures),
             guidelines_markdown(findings),
             tables.problems_section("Inputs left out", errors),
@@ -175,6 +177,7 @@ def build_report(
         errors,
         markdown_path,
         figures,
+        sections,
     )
 
 
@@ -200,7 +203,3 @@ def _load_sweep(path: Path, error: Notify) -> dict[str, Any] | None:
         error(f"left out sweep {file}: not a precision sweep result (schema {schema!r})")
         return None
     return data
-
-
-def _region_names(groups: Sequence[RunGroup]) -> list[str]:
-    return list(groups[0].regions) if groups else []
