@@ -266,10 +266,14 @@ EXPLAINED: tuple[Explained, ...] = (
             'estimates.append((CpuEstimateSensor(model, scope=scope), "PACKAGE"))',
             "how = sensor.description.split(None, 1)[-1]",
             'how = sensor.description.split(": ", 1)[+1]',
+            "for sensor, choice in zip(rapl.sensors, rapl.choices, strict=None):",
+            "for sensor, choice in zip(rapl.sensors, rapl.choices, ):",
+            "for sensor, choice in zip(rapl.sensors, rapl.choices, strict=False):",
         ),
         f"{EQUIVALENT}: the flag is only tested for truth; 'no RAPL package counter' cannot be "
         "said (without a package zone RAPL gives a reason, which is said instead); a "
-        "description's label is one word followed by ': '",
+        "description's label is one word followed by ': '; RAPL discovery makes one choice "
+        "per sensor it keeps, so the lists are never of different lengths",
     ),
     Explained(
         f"{SENSORS}discovery.py",
